@@ -1,0 +1,108 @@
+//! The per-task cancel bookkeeping, as plain data.
+
+use std::sync::Arc;
+
+use crate::Cancelled;
+
+/// What asyncio's `Task` keeps about cancellation, without the task.
+///
+/// The owner (taskloop-core's task header) keeps it behind its own lock; every method here is
+/// a pure state change. The rules are asyncio's (CPython `Lib/asyncio/tasks.py`):
+///
+/// - [`request`](Self::request) counts a request (`cancelling()` goes up) and makes it
+///   *pending*: the next cancellation point the task reaches [`take`](Self::take)s it and
+///   resolves to `Err(Cancelled)`. Several requests before delivery are delivered once, with
+///   the message of the latest.
+/// - [`uncancel`](Self::uncancel) counts one request down; reaching zero also withdraws a
+///   request not yet delivered (asyncio 3.13).
+/// - [`close`](Self::close) is called once, when the task finishes: it hands back a request
+///   that was never delivered (so a body that returned `Ok` while one was pending ends
+///   cancelled, as asyncio's `test_cancel_at_end`), and from then on `request` is refused —
+///   a finished task cannot be cancelled.
+///
+/// # Examples
+///
+/// ```
+/// use taskloop_cancel::CancelState;
+///
+/// let mut state = CancelState::new();
+/// assert!(state.request(None));
+/// assert!(state.request(Some("second".into())));
+/// assert_eq!(state.cancelling(), 2);
+/// assert_eq!(state.take().unwrap().message(), Some("second"));
+/// assert!(state.take().is_none(), "delivered once");
+/// assert_eq!(state.uncancel(), 1);
+/// assert!(state.close().is_none());
+/// assert!(!state.request(None), "a finished task refuses requests");
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct CancelState {
+    /// `cancelling()`: requests made minus `uncancel()` calls.
+    requests: usize,
+    /// The message of the latest request.
+    message: Option<Arc<str>>,
+    /// A request was made and not yet delivered.
+    pending: bool,
+    /// The task has finished; requests are refused.
+    closed: bool,
+}
+
+impl CancelState {
+    /// A task nobody has asked to cancel.
+    pub const fn new() -> Self {
+        Self { requests: 0, message: None, pending: false, closed: false }
+    }
+
+    /// Records a cancel request carrying `message`; `false` if the task has finished.
+    #[must_use = "`false` means the task had finished and the request was refused"]
+    pub fn request(&mut self, message: Option<Arc<str>>) -> bool {
+        if self.closed {
+            return false;
+        }
+        self.requests += 1;
+        self.message = message;
+        self.pending = true;
+        true
+    }
+
+    /// Delivers the pending request, if any: it is taken at most once.
+    pub fn take(&mut self) -> Option<Cancelled> {
+        if !self.pending {
+            return None;
+        }
+        self.pending = false;
+        Some(Cancelled::from_message(self.message.clone()))
+    }
+
+    /// Whether a request is waiting to be delivered.
+    pub fn is_pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// asyncio's `Task.cancelling()`: the number of requests not yet withdrawn.
+    pub fn cancelling(&self) -> usize {
+        self.requests
+    }
+
+    /// asyncio's `Task.uncancel()`: withdraws one request and returns how many remain.
+    ///
+    /// Reaching zero also withdraws a request not yet delivered.
+    pub fn uncancel(&mut self) -> usize {
+        self.requests = self.requests.saturating_sub(1);
+        if self.requests == 0 {
+            self.pending = false;
+        }
+        self.requests
+    }
+
+    /// Marks the task finished; returns the request that was never delivered, if any.
+    pub fn close(&mut self) -> Option<Cancelled> {
+        self.closed = true;
+        self.take()
+    }
+}

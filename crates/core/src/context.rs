@@ -1,0 +1,142 @@
+//! What this thread is running: its loop (set for the whole of `run` on the loop's threads)
+//! and the task whose body is being polled (set by the harness for one poll).
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use crate::runtime::LoopShared;
+use crate::task::{Header, TaskRef};
+
+thread_local! {
+    static LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
+    static TASK: Cell<Option<TaskRef>> = const { Cell::new(None) };
+}
+
+/// The loop running on this thread, if any.
+pub(crate) fn current_loop() -> Option<Arc<LoopShared>> {
+    LOOP.with(|l| l.borrow().clone())
+}
+
+/// Makes `loop_` this thread's loop until the guard is dropped.
+///
+/// # Panics
+///
+/// If this thread already runs a loop: loops do not nest (asyncio: "asyncio.run() cannot be
+/// called from a running event loop").
+pub(crate) fn enter_loop(loop_: Arc<LoopShared>) -> LoopGuard {
+    LOOP.with(|l| {
+        let mut slot = l.borrow_mut();
+        assert!(
+            slot.is_none(),
+            "taskloop::run() cannot be called from a thread that is already running a taskloop loop"
+        );
+        *slot = Some(loop_);
+    });
+    LoopGuard(())
+}
+
+/// Makes `loop_` the loop of a runtime worker thread for the thread's whole life (tokio's
+/// `on_thread_start`), or forgets it (`on_thread_stop`).
+pub(crate) fn set_worker_loop(loop_: Option<Arc<LoopShared>>) {
+    let old = LOOP.with(|l| std::mem::replace(&mut *l.borrow_mut(), loop_));
+    drop(old);
+}
+
+/// Leaves the loop when dropped; see [`enter_loop`].
+pub(crate) struct LoopGuard(());
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        let old = LOOP.with(|l| l.borrow_mut().take());
+        drop(old);
+    }
+}
+
+/// Installs the task in `slot` as the current task for one poll, and puts it back after.
+pub(crate) fn enter_task(slot: &mut Option<TaskRef>) -> TaskGuard<'_> {
+    let previous = TASK.with(|t| t.replace(slot.take()));
+    TaskGuard { slot, previous }
+}
+
+pub(crate) struct TaskGuard<'a> {
+    slot: &'a mut Option<TaskRef>,
+    previous: Option<TaskRef>,
+}
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        *self.slot = TASK.with(|t| t.replace(self.previous.take()));
+    }
+}
+
+/// asyncio's `asyncio.current_task()`: the task whose body is running, `None` outside any
+/// task (in a done callback, a `call_soon` callback, or outside a loop).
+///
+/// # Examples
+///
+/// ```
+/// use taskloop::{create_task, current_task};
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// assert!(current_task().is_none());
+/// taskloop::run(async {
+///     let task = create_task(async { anyhow::Ok(current_task().unwrap().id()) });
+///     assert_eq!((&task).await?, task.id());
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub fn current_task() -> Option<TaskRef> {
+    TASK.with(|t| {
+        let current = t.take();
+        let copy = current.clone();
+        t.set(current);
+        copy
+    })
+}
+
+/// Whether `header` belongs to the task being polled on this thread.
+pub(crate) fn is_current_task(header: &Header) -> bool {
+    TASK.with(|t| {
+        let current = t.take();
+        let same = current.as_ref().is_some_and(|c| std::ptr::eq(c.header(), header));
+        t.set(current);
+        same
+    })
+}
+
+/// asyncio's `asyncio.all_tasks()`: the running loop's tasks that are not done, the current
+/// one included.
+///
+/// Costs a lock per registry shard and a handle per task; fine for diagnostics and for the
+/// seed's "wait for all background tasks", not for a hot loop.
+///
+/// # Panics
+///
+/// Outside a running loop (asyncio raises `RuntimeError: no running event loop`).
+///
+/// # Examples
+///
+/// Waiting for every background task, the seed's question 24.5:
+///
+/// ```
+/// use taskloop::{all_tasks, create_task, current_task, wait, ReturnWhen};
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     for i in 0..3 {
+///         let _ = create_task(async move { anyhow::Ok(i) });
+///     }
+///     let me = current_task().unwrap();
+///     let others: Vec<_> = all_tasks().into_iter().filter(|t| *t != me).collect();
+///     assert_eq!(others.len(), 3);
+///     let (done, pending) = wait(others, ReturnWhen::AllCompleted, None).await?;
+///     assert_eq!((done.len(), pending.len()), (3, 0));
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub fn all_tasks() -> Vec<TaskRef> {
+    let loop_ = current_loop().expect("all_tasks() needs a running taskloop loop on this thread");
+    loop_.registry.snapshot()
+}

@@ -1,0 +1,47 @@
+//! The taskloop event loop on tokio and asyncio's `Task`: cancel with a message, many
+//! awaiters, `result()` that says "not done yet", done callbacks, and a loop that cancels
+//! what is left when main ends.
+//!
+//! This crate is usable on its own; most users depend on the `taskloop` facade, which
+//! re-exports it with the timing and offload crates. See the facade's documentation for the
+//! guided tour, and `ARCHITECTURE.md` for how the pieces fit.
+//!
+//! # Examples
+//!
+//! The seed's first question, "how to stop a task?":
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskloop_core::{create_task, run, sleep};
+//!
+//! # fn main() -> Result<(), taskloop_core::TaskError> {
+//! run(async {
+//!     let task = create_task(async {
+//!         sleep(Duration::from_secs(1)).await?;
+//!         anyhow::Ok(())
+//!     });
+//!     sleep(Duration::from_millis(10)).await?;
+//!     assert!(task.cancel(), "was canceled");
+//!     sleep(Duration::from_millis(10)).await?;
+//!     assert!(task.cancelled());
+//!     anyhow::Ok(())
+//! })
+//! # }
+//! ```
+
+mod context;
+mod error;
+mod runtime;
+mod sync;
+mod task;
+mod time;
+mod wait;
+
+pub use context::{all_tasks, current_task};
+pub use error::TaskError;
+pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, run, set_exception_handler};
+pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_task, try_create_task};
+pub use taskloop_callbacks::CallbackId;
+pub use taskloop_cancel::{Cancelled, cancellable, shield};
+pub use time::{Sleep, YieldNow, sleep, yield_now};
+pub use wait::{ReturnWhen, wait};

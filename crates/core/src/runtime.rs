@@ -1,0 +1,536 @@
+//! The event loop: `run`, `Runtime`, the callback queue behind `call_soon` and done
+//! callbacks, the live-task registry, and the exception handler.
+//!
+//! A loop is one tokio runtime plus a [`LoopShared`]: the state every task of the loop points
+//! to. Done callbacks and `call_soon` callbacks go through one FIFO queue drained by one
+//! *runner* (a plain tokio task), so they run on the loop, after the step that scheduled them,
+//! in order — asyncio's `call_soon` contract — on both runtime flavours.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+
+use slab::Slab;
+
+use crate::context;
+use crate::error::{TaskError, panic_message};
+use crate::sync::{Mutex, lock};
+use crate::task::{DoneCallback, TaskRef, spawn_on};
+
+/// The state shared by a loop's tasks.
+pub(crate) struct LoopShared {
+    pub(crate) registry: Registry,
+    queue: Mutex<Queue>,
+    handler: std::sync::Mutex<Option<Arc<ExceptionHandler>>>,
+    closed: AtomicBool,
+}
+
+type ExceptionHandler = dyn Fn(&ExceptionContext) + Send + Sync;
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// The runner's waker while it waits for work.
+    runner: Option<Waker>,
+    /// `run` is ending: the runner drains what is queued and stops.
+    closing: bool,
+    /// The runner has stopped: nothing queued now would ever run.
+    stopped: bool,
+}
+
+struct Job {
+    callback: DoneCallback,
+    /// Set by [`Handle::cancel`]; `None` for done callbacks, which cannot be cancelled.
+    cancelled: Option<Arc<AtomicBool>>,
+}
+
+impl LoopShared {
+    pub(crate) fn new(shards: usize) -> Self {
+        LoopShared {
+            registry: Registry::new(shards),
+            queue: Mutex::new(Queue { jobs: VecDeque::new(), runner: None, closing: false, stopped: false }),
+            handler: std::sync::Mutex::new(None),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues done callbacks, in order, to run on the loop.
+    pub(crate) fn schedule_callbacks(&self, callbacks: Vec<DoneCallback>) {
+        self.enqueue(callbacks.into_iter().map(|callback| Job { callback, cancelled: None }));
+    }
+
+    fn enqueue(&self, jobs: impl IntoIterator<Item = Job>) {
+        let (runner, refused) = {
+            let mut q = lock(&self.queue);
+            if q.stopped {
+                // The loop is gone: nothing will ever run these. Dropped below, unlocked.
+                (None, jobs.into_iter().collect::<Vec<_>>())
+            } else {
+                q.jobs.extend(jobs);
+                (q.runner.take(), Vec::new())
+            }
+        };
+        drop(refused);
+        if let Some(w) = runner {
+            w.wake();
+        }
+    }
+
+    /// Runs queued callbacks until `run` closes the queue and it is empty.
+    async fn run_callbacks(self: Arc<Self>) {
+        let mut batch = VecDeque::new();
+        loop {
+            let more = poll_fn(|cx| {
+                let mut q = lock(&self.queue);
+                if !q.jobs.is_empty() {
+                    std::mem::swap(&mut q.jobs, &mut batch);
+                    Poll::Ready(true)
+                } else if q.closing {
+                    q.stopped = true;
+                    Poll::Ready(false)
+                } else {
+                    let old = q.runner.replace(cx.waker().clone());
+                    drop(q);
+                    drop(old);
+                    Poll::Pending
+                }
+            })
+            .await;
+            if !more {
+                return;
+            }
+            for job in batch.drain(..) {
+                if job.cancelled.as_ref().is_some_and(|c| c.load(Ordering::Acquire)) {
+                    continue;
+                }
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(job.callback)) {
+                    self.report(ExceptionContext::new(
+                        format!("Exception in callback: {}", panic_message(&*payload)),
+                        Some(TaskError::from_panic(&*payload)),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Lets the runner finish: it drains the queue and stops.
+    fn close_queue(&self) {
+        let runner = {
+            let mut q = lock(&self.queue);
+            q.closing = true;
+            q.runner.take()
+        };
+        if let Some(w) = runner {
+            w.wake();
+        }
+    }
+
+    /// Calls the exception handler (or the default one) with `context`; a panic in the
+    /// handler is caught and logged, never unwound into our state.
+    pub(crate) fn report(&self, context: ExceptionContext) {
+        let handler = lock_std(&self.handler).clone();
+        match handler {
+            Some(handler) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(&context))) {
+                    tracing::error!(target: "taskloop", "the exception handler panicked: {}", panic_message(&*payload));
+                    default_exception_handler(&context);
+                }
+            }
+            None => default_exception_handler(&context),
+        }
+    }
+}
+
+fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn default_exception_handler(context: &ExceptionContext) {
+    let message = &context.message;
+    match (&context.error, &context.task) {
+        (Some(e), Some(t)) => {
+            tracing::error!(target: "taskloop", "{message}: {e} (task {}, id {})", t.name(), t.id())
+        }
+        (Some(e), None) => tracing::error!(target: "taskloop", "{message}: {e}"),
+        (None, _) => tracing::error!(target: "taskloop", "{message}"),
+    }
+}
+
+/// What went wrong where nobody was waiting to hear it: the argument of the exception
+/// handler, asyncio's exception-handler `context` dict.
+#[derive(Debug, Clone)]
+pub struct ExceptionContext {
+    message: String,
+    error: Option<TaskError>,
+    task: Option<TaskRef>,
+}
+
+impl ExceptionContext {
+    pub(crate) fn new(message: String, error: Option<TaskError>, task: Option<TaskRef>) -> Self {
+        ExceptionContext { message, error, task }
+    }
+
+    /// What happened, in words (asyncio's `context["message"]`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error, if there is one (asyncio's `context["exception"]`).
+    pub fn error(&self) -> Option<&TaskError> {
+        self.error.as_ref()
+    }
+
+    /// The task concerned, when it is still alive (asyncio's `context["task"]`).
+    pub fn task(&self) -> Option<&TaskRef> {
+        self.task.as_ref()
+    }
+}
+
+/// Sets the running loop's exception handler: asyncio's `loop.set_exception_handler()`.
+///
+/// It receives what nobody else will: panics in done callbacks and `call_soon` callbacks,
+/// failures of tasks whose outcome was never retrieved (reported when the last handle is
+/// dropped), failures of tasks cancelled at the end of `run`, and panics in a task body's
+/// `Drop`. The default handler logs them through `tracing` at `error` level (target
+/// `taskloop`). A panic in the handler is logged and goes no further.
+///
+/// # Panics
+///
+/// Outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use taskloop::{call_soon, set_exception_handler, yield_now};
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let seen = Arc::new(Mutex::new(Vec::new()));
+///     let sink = seen.clone();
+///     set_exception_handler(move |ctx| sink.lock().unwrap().push(ctx.message().to_owned()));
+///     let _ = call_soon(|| panic!("boom"));
+///     yield_now().await?;
+///     assert_eq!(*seen.lock().unwrap(), ["Exception in callback: boom"]);
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub fn set_exception_handler(handler: impl Fn(&ExceptionContext) + Send + Sync + 'static) {
+    let loop_ = context::current_loop().expect("set_exception_handler() needs a running taskloop loop on this thread");
+    *lock_std(&loop_.handler) = Some(Arc::new(handler));
+}
+
+/// A callback scheduled by [`call_soon`]: asyncio's `asyncio.Handle`.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Handle {
+    /// Keeps the callback from running, if it has not run yet.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// Runs `f` on the loop after the current step: asyncio's `loop.call_soon()`.
+///
+/// Callbacks run in the order scheduled (done callbacks share the same queue). `f` runs
+/// outside any task (`current_task()` is `None`); a panic in it is reported to the exception
+/// handler and the loop goes on.
+///
+/// # Panics
+///
+/// Outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use taskloop::{call_soon, yield_now};
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let log = Arc::new(Mutex::new(Vec::new()));
+///     for i in 0..3 {
+///         let log = log.clone();
+///         let _ = call_soon(move || log.lock().unwrap().push(i));
+///     }
+///     let skipped = { let log = log.clone(); call_soon(move || log.lock().unwrap().push(99)) };
+///     skipped.cancel();
+///     assert!(log.lock().unwrap().is_empty(), "not before the current step ends");
+///     yield_now().await?;
+///     assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+#[must_use = "the handle is the only way to cancel the callback; `let _ =` to discard it"]
+pub fn call_soon(f: impl FnOnce() + Send + 'static) -> Handle {
+    let loop_ = context::current_loop().expect("call_soon() needs a running taskloop loop on this thread");
+    let cancelled = Arc::new(AtomicBool::new(false));
+    loop_.enqueue([Job { callback: Box::new(f), cancelled: Some(cancelled.clone()) }]);
+    Handle { cancelled }
+}
+
+/// Where a task sits in the registry, so it can remove itself when done.
+#[derive(Debug)]
+pub(crate) struct RegistryKey {
+    shard: usize,
+    key: usize,
+}
+
+/// The loop's live tasks, for `all_tasks()`: sharded so that spawns and completions on
+/// different worker threads do not contend on one lock. A thread always inserts into its own
+/// shard; a task is removed from the shard it was inserted in, from whichever thread it
+/// completes on.
+pub(crate) struct Registry {
+    shards: Box<[std::sync::Mutex<Slab<TaskRef>>]>,
+}
+
+impl Registry {
+    fn new(shards: usize) -> Self {
+        let n = shards.max(1).next_power_of_two();
+        Registry { shards: (0..n).map(|_| std::sync::Mutex::new(Slab::new())).collect() }
+    }
+
+    fn home_shard(&self) -> usize {
+        thread_local! {
+            static SHARD: usize = {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            };
+        }
+        SHARD.with(|s| *s) & (self.shards.len() - 1)
+    }
+
+    pub(crate) fn insert(&self, task: TaskRef) -> RegistryKey {
+        let shard = self.home_shard();
+        let key = lock_std(&self.shards[shard]).insert(task);
+        RegistryKey { shard, key }
+    }
+
+    /// Removes the task and returns its registry handle, for the caller to drop unlocked.
+    pub(crate) fn remove(&self, key: &RegistryKey) -> Option<TaskRef> {
+        lock_std(&self.shards[key.shard]).try_remove(key.key)
+    }
+
+    /// Every registered task that is not done.
+    pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(lock_std(shard).iter().map(|(_, t)| t.clone()).filter(|t| !t.done()));
+        }
+        all
+    }
+}
+
+/// Configures a [`Runtime`]: the runtime flavour and the loop's options.
+///
+/// # Examples
+///
+/// ```
+/// use taskloop::{Runtime, create_task};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let value = Runtime::builder().worker_threads(2).build()?.run(async {
+///     let task = create_task(async { anyhow::Ok(21) });
+///     Ok::<_, anyhow::Error>(task.await? * 2)
+/// })?;
+/// assert_eq!(value, 42);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    worker_threads: Option<usize>,
+    start_paused: bool,
+}
+
+impl Builder {
+    /// A builder for the default loop: tokio's current-thread runtime.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Runs the loop on tokio's multi-thread runtime with `n` worker threads.
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Starts the loop with tokio's clock paused: time only moves when every task is
+    /// waiting, in jumps to the next timer, so tests of timeouts and delays run instantly
+    /// and deterministically. Current-thread loops only.
+    #[cfg(feature = "test-util")]
+    pub fn start_paused(&mut self, paused: bool) -> &mut Self {
+        self.start_paused = paused;
+        self
+    }
+
+    /// Builds the loop.
+    ///
+    /// # Errors
+    ///
+    /// `worker_threads(0)`, paused time on a multi-thread loop, or tokio failing to start.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
+        let shared = Arc::new(LoopShared::new(self.worker_threads.map_or(1, |n| n * 4)));
+        let mut tokio = match self.worker_threads {
+            None => tokio::runtime::Builder::new_current_thread(),
+            Some(0) => return invalid("worker_threads must be greater than 0"),
+            Some(n) => {
+                if self.start_paused {
+                    return invalid("start_paused needs the current-thread loop; remove worker_threads");
+                }
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                let for_workers = shared.clone();
+                b.worker_threads(n)
+                    .thread_name("taskloop-worker")
+                    .on_thread_start(move || context::set_worker_loop(Some(for_workers.clone())))
+                    .on_thread_stop(|| context::set_worker_loop(None));
+                b
+            }
+        };
+        tokio.enable_time();
+        #[cfg(feature = "test-util")]
+        tokio.start_paused(self.start_paused);
+        Ok(Runtime { tokio: tokio.build()?, shared })
+    }
+}
+
+/// An event loop, ready to [`run`](Runtime::run) a main task: asyncio's `asyncio.Runner`.
+///
+/// Use [`run`](crate::run) for the default loop, and `Runtime::builder()` to choose another.
+#[must_use = "a runtime does nothing until `run` is called"]
+pub struct Runtime {
+    tokio: tokio::runtime::Runtime,
+    shared: Arc<LoopShared>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("flavor", &self.tokio.handle().runtime_flavor()).finish()
+    }
+}
+
+impl Runtime {
+    /// The default loop: tokio's current-thread runtime.
+    ///
+    /// # Errors
+    ///
+    /// If tokio fails to start.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure the loop.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `fut` as the main task and shuts the loop down: asyncio's `asyncio.run()`.
+    ///
+    /// When the main task ends, every task still pending is cancelled and awaited (so their
+    /// cancellation handlers run), the queued callbacks run, and the main task's outcome is
+    /// returned. Background tasks never keep the loop alive; wait for them in main (see
+    /// [`all_tasks`](crate::all_tasks)). Failures of the tasks cancelled here are reported to
+    /// the exception handler.
+    ///
+    /// # Panics
+    ///
+    /// If this thread is already running a loop.
+    pub fn run<F, T, E>(self, fut: F) -> Result<T, TaskError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<anyhow::Error>,
+    {
+        let Runtime { tokio, shared } = self;
+        let _on_this_thread = context::enter_loop(shared.clone());
+        let outcome = tokio.block_on(async {
+            let runner = tokio::spawn(shared.clone().run_callbacks());
+            let main = spawn_on(shared.clone(), None, fut);
+            let outcome = main.join().await;
+            cancel_leftovers(&shared).await;
+            shared.closed.store(true, Ordering::Release);
+            shared.close_queue();
+            // The runner only ends by returning; a panic in it is impossible (callbacks are
+            // caught), so its outcome carries nothing.
+            let _ = runner.await;
+            outcome
+        });
+        drop(tokio);
+        outcome
+    }
+}
+
+/// asyncio's `_cancel_all_tasks`: cancels every task still pending, waits for them, and
+/// reports the ones that ended with a failure rather than the cancellation.
+async fn cancel_leftovers(shared: &LoopShared) {
+    let leftovers = shared.registry.snapshot();
+    for task in &leftovers {
+        task.cancel();
+    }
+    for task in leftovers {
+        if let Err(error) = task.clone().await
+            && !error.is_cancelled()
+        {
+            shared.report(ExceptionContext::new(
+                "unhandled exception during taskloop::run() shutdown".to_owned(),
+                Some(error),
+                Some(task),
+            ));
+        }
+    }
+}
+
+/// Runs `fut` as the main task of a new default loop: asyncio's `asyncio.run()`.
+///
+/// See [`Runtime::run`]; this is `Runtime::new()?.run(fut)` on tokio's current-thread runtime.
+///
+/// # Errors
+///
+/// The main task's outcome: its error, `TaskError::Panicked` if it panicked, or
+/// `TaskError::Cancelled` if something cancelled it.
+///
+/// # Panics
+///
+/// If this thread is already running a loop.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// let answer = taskloop::run(async { anyhow::Ok(42) })?;
+/// assert_eq!(answer, 42);
+/// # Ok(())
+/// # }
+/// ```
+pub fn run<F, T, E>(fut: F) -> Result<T, TaskError>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<anyhow::Error>,
+{
+    match Runtime::new() {
+        Ok(rt) => rt.run(fut),
+        Err(e) => Err(TaskError::Failed(Arc::new(anyhow::Error::new(e).context("failed to start the taskloop loop")))),
+    }
+}

@@ -1,0 +1,180 @@
+//! Creating tasks: `create_task`, `try_create_task`, `TaskBuilder`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{Harness, Shared, Task, TaskRef};
+use crate::context;
+use crate::runtime::LoopShared;
+
+/// Why a task could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// Called on a thread that is not running a taskloop loop.
+    #[error(
+        "create_task() needs a running taskloop loop on this thread; call it from code run by taskloop::run() or Runtime::run()"
+    )]
+    NoRunningLoop,
+    /// The loop has finished `run` and accepts no new tasks.
+    #[error("the taskloop loop has shut down and accepts no new tasks")]
+    Closed,
+}
+
+/// Configures a task before creating it: its name (and, later, other options).
+///
+/// # Examples
+///
+/// ```
+/// use taskloop::TaskBuilder;
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let task = TaskBuilder::new().name("fetch-user").spawn(async { anyhow::Ok(()) });
+///     assert_eq!(&*task.name(), "fetch-user");
+///     task.await
+/// })
+/// # }
+/// ```
+#[derive(Debug, Default, Clone)]
+#[must_use = "a builder does nothing until `spawn` is called"]
+pub struct TaskBuilder {
+    name: Option<Arc<str>>,
+}
+
+impl TaskBuilder {
+    /// A builder with the defaults: named `Task-N`.
+    pub fn new() -> Self {
+        TaskBuilder::default()
+    }
+
+    /// Names the task (asyncio's `create_task(coro, name=...)`).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Creates the task; see [`create_task`].
+    ///
+    /// # Panics
+    ///
+    /// Outside a running loop, or on a loop that has shut down.
+    #[track_caller]
+    pub fn spawn<F, T, E>(self, fut: F) -> Task<T>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<anyhow::Error>,
+    {
+        match self.try_spawn(fut) {
+            Ok(task) => task,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Creates the task, or says why it cannot.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NoRunningLoop`] outside a running loop, [`SpawnError::Closed`] once the
+    /// loop has shut down.
+    pub fn try_spawn<F, T, E>(self, fut: F) -> Result<Task<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<anyhow::Error>,
+    {
+        let loop_ = context::current_loop().ok_or(SpawnError::NoRunningLoop)?;
+        if loop_.is_closed() {
+            return Err(SpawnError::Closed);
+        }
+        Ok(spawn_on(loop_, self.name, fut))
+    }
+}
+
+/// Schedules `fut` as a task on the running loop: asyncio's `asyncio.create_task()`.
+///
+/// `fut` is the task's body: any `Send` future resolving to `Result<T, E>` with `E`
+/// convertible to `anyhow::Error` (so `async { ...; anyhow::Ok(v) }` works, and `?` on every
+/// cancellation point). The task does not start before the caller next suspends; it runs to
+/// the end whether or not the returned handle is kept.
+///
+/// A body that ends with an error that is (or wraps) [`Cancelled`](crate::Cancelled) ends the
+/// task cancelled; any other error fails it with `TaskError::Failed`; a panic ends it with
+/// `TaskError::Panicked` and disturbs nothing else on the loop.
+///
+/// # Panics
+///
+/// Outside a running loop (asyncio raises `RuntimeError: no running event loop`);
+/// [`try_create_task`] returns the error instead.
+///
+/// # Examples
+///
+/// ```
+/// use taskloop::create_task;
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let task = create_task(async { anyhow::Ok(6 * 7) });
+///     assert!(!task.done(), "it has not started: the creator has not suspended yet");
+///     assert_eq!(task.await?, 42);
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+///
+/// A task is `Send`, and so must its body be:
+///
+/// ```compile_fail
+/// # taskloop::run(async {
+/// let not_send = std::rc::Rc::new(1);
+/// taskloop::create_task(async move { anyhow::Ok(*not_send) });
+/// # anyhow::Ok(())
+/// # });
+/// ```
+#[track_caller]
+pub fn create_task<F, T, E>(fut: F) -> Task<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<anyhow::Error>,
+{
+    TaskBuilder::new().spawn(fut)
+}
+
+/// [`create_task`] that returns an error instead of panicking outside a running loop.
+///
+/// # Errors
+///
+/// [`SpawnError::NoRunningLoop`] outside a running loop, [`SpawnError::Closed`] once the loop
+/// has shut down.
+///
+/// # Examples
+///
+/// ```
+/// let outside = taskloop::try_create_task(async { anyhow::Ok(()) });
+/// assert_eq!(outside.unwrap_err(), taskloop::SpawnError::NoRunningLoop);
+/// ```
+pub fn try_create_task<F, T, E>(fut: F) -> Result<Task<T>, SpawnError>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<anyhow::Error>,
+{
+    TaskBuilder::new().try_spawn(fut)
+}
+
+/// Creates the shared state, registers the task with its loop, and hands the harness to
+/// tokio. Must run on a thread inside the loop's tokio runtime.
+pub(crate) fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F) -> Task<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<anyhow::Error>,
+{
+    let shared = Arc::new(Shared::new(loop_, name));
+    let current = TaskRef::from_arc(shared.clone());
+    let key = shared.header.loop_.registry.insert(current.clone());
+    tokio::spawn(Harness::new(shared.clone(), current, key, fut));
+    Task::from_shared(shared)
+}

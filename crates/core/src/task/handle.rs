@@ -1,0 +1,305 @@
+//! `Task<T>`: the typed, cloneable, awaitable handle.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use taskloop_callbacks::CallbackId;
+
+use super::{Shared, TaskId, TaskRef};
+use crate::error::TaskError;
+use crate::sync::lock;
+
+/// A handle to a task: asyncio's `asyncio.Task`.
+///
+/// Made by [`create_task`](crate::create_task) or [`TaskBuilder`](crate::TaskBuilder). Every
+/// clone is the same task; the task runs whether or not any handle is kept (dropping handles
+/// neither cancels nor detaches anything, as in asyncio where the loop keeps the task).
+///
+/// Await it (`task.await` or `(&task).await`) for `Result<T, TaskError>`: any number of
+/// handles, any number of times, all see the same outcome (`T: Clone`). [`join`](Task::join)
+/// takes the value instead, for a `T` that is not `Clone`.
+///
+/// # Cancellation
+///
+/// Awaiting a task is a cancellation point. If the awaiting task is cancelled while it waits,
+/// the request is passed on to the awaited task (asyncio cancels the future a task waits
+/// on), and the awaiter goes on waiting for it: it sees `Err(Cancelled)` if the awaited task
+/// ends cancelled, or its value if that task caught the cancellation. Wrap the task in
+/// [`shield`](crate::shield) to keep the request from going down.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{create_task, sleep};
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let task = create_task(async {
+///         sleep(Duration::from_millis(10)).await?;
+///         anyhow::Ok(100)
+///     });
+///     assert!(task.result().unwrap_err().is_invalid_state(), "not done yet");
+///     assert_eq!((&task).await?, 100);
+///     assert_eq!(task.clone().await?, 100, "awaiting again gives the same value");
+///     assert_eq!(task.result()?, 100);
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+#[must_use = "a task runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
+pub struct Task<T> {
+    pub(super) shared: Arc<Shared<T>>,
+    /// This handle's waiter slot while it is being awaited.
+    waiter: Option<usize>,
+}
+
+impl<T> Task<T> {
+    pub(super) fn from_shared(shared: Arc<Shared<T>>) -> Self {
+        Task { shared, waiter: None }
+    }
+
+    /// asyncio's `Task.cancel()`: asks the task to stop; `false` if it is already done.
+    ///
+    /// The request is delivered once, as `Err(Cancelled)`, at the next cancellation point the
+    /// task's body reaches; the body may catch it and carry on. A task cancelled before it
+    /// first runs ends cancelled without its body ever being polled. Returns `true` every
+    /// time it is called on a task not done ([`cancelling`](Self::cancelling) counts them).
+    ///
+    /// # Races
+    ///
+    /// Called from another thread while the task completes: either the request is refused
+    /// (`false`, the task completed first) or it is accepted and then a body that returns
+    /// `Ok` without having seen it ends cancelled.
+    pub fn cancel(&self) -> bool {
+        self.shared.header.cancel(None)
+    }
+
+    /// [`cancel`](Self::cancel) with a message, which the `Cancelled` error carries to the
+    /// body and to every reader of the outcome: asyncio's `Task.cancel(msg)`.
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
+        self.shared.header.cancel(Some(message.into()))
+    }
+
+    /// Stops the task without waiting for a cancellation point, which asyncio cannot do.
+    ///
+    /// The body's future is dropped (at once if it is not being polled, else as soon as the
+    /// current poll returns), its `Drop` guards run before any awaiter sees the outcome, and
+    /// the task ends cancelled. A no-op on a task that is done.
+    pub fn abort(&self) {
+        self.shared.header.abort()
+    }
+
+    /// asyncio's `Task.cancelled()`: whether the task is done and ended by cancellation.
+    pub fn cancelled(&self) -> bool {
+        self.shared.header.is_cancelled()
+    }
+
+    /// asyncio's `Task.done()`: whether the task has finished (value, failure or cancellation).
+    pub fn done(&self) -> bool {
+        self.shared.header.is_done()
+    }
+
+    /// asyncio's `Task.exception()`: the failure the task ended with, `Ok(None)` if it
+    /// succeeded.
+    ///
+    /// # Errors
+    ///
+    /// `TaskError::InvalidState` if the task is not done; the `TaskError::Cancelled` if it was
+    /// cancelled (asyncio raises `CancelledError` here too).
+    pub fn exception(&self) -> Result<Option<TaskError>, TaskError> {
+        match self.shared.header.outcome(true) {
+            None => Err(TaskError::InvalidState),
+            Some(Ok(())) => Ok(None),
+            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
+            Some(Err(e)) => Ok(Some(e)),
+        }
+    }
+
+    /// asyncio's `Task.add_done_callback()`: runs `callback` once, on the loop, after the task
+    /// is done.
+    ///
+    /// Callbacks run in the order added, scheduled like [`call_soon`](crate::call_soon) —
+    /// never inside `cancel()` or the poll that completes the task. Added to a task already
+    /// done, it is scheduled at once. A panicking callback is reported to the loop's
+    /// exception handler and the others still run.
+    pub fn add_done_callback<F>(&self, callback: F) -> CallbackId
+    where
+        F: FnOnce(&Task<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = self.clone();
+        self.shared.header.add_done_callback(Box::new(move || callback(&task)))
+    }
+
+    /// asyncio's `Task.remove_done_callback()`: `true` if the callback was still waiting and
+    /// is now removed; `false` if it was already scheduled or removed.
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        self.shared.header.remove_done_callback(id)
+    }
+
+    /// asyncio's `Task.get_name()`: `Task-N` unless named.
+    pub fn name(&self) -> Arc<str> {
+        self.shared.header.name()
+    }
+
+    /// asyncio's `Task.set_name()`; seen by every clone and [`TaskRef`].
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        self.shared.header.set_name(name.into())
+    }
+
+    /// The task's id, unique in the process (the `N` of the default name `Task-N`).
+    pub fn id(&self) -> TaskId {
+        self.shared.header.id()
+    }
+
+    /// asyncio's `Task.cancelling()`: the number of cancel requests not withdrawn by
+    /// [`uncancel`](Self::uncancel).
+    pub fn cancelling(&self) -> usize {
+        self.shared.header.cancelling()
+    }
+
+    /// asyncio's `Task.uncancel()`: withdraws one cancel request and returns how many remain.
+    /// Reaching 0 also withdraws a request not yet delivered (asyncio 3.13).
+    pub fn uncancel(&self) -> usize {
+        self.shared.header.uncancel()
+    }
+
+    /// The type-erased handle to the same task.
+    pub fn as_task_ref(&self) -> TaskRef
+    where
+        T: Send + 'static,
+    {
+        TaskRef::from_arc(self.shared.clone())
+    }
+
+    /// Waits for the task and takes its value, for a `T` that need not be `Clone`.
+    ///
+    /// Only one `join` takes the value; after that, reading the value through another handle
+    /// gives `TaskError::InvalidState`. Failures and cancellations are seen by everyone.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point, like awaiting the task.
+    pub fn join(self) -> Join<T> {
+        Join { task: self }
+    }
+
+    fn poll_outcome(&mut self, cx: &mut Context<'_>, take: bool) -> Poll<Result<T, TaskError>>
+    where
+        T: Clone,
+    {
+        let outcome = ready!(self.shared.header.poll_await(&mut self.waiter, cx));
+        Poll::Ready(outcome.and_then(|()| self.read_value(take, T::clone)))
+    }
+
+    fn read_value(&self, take: bool, clone: impl FnOnce(&T) -> T) -> Result<T, TaskError> {
+        let mut slot = lock(&self.shared.value);
+        let value = if take { slot.take() } else { slot.as_ref().map(clone) };
+        value.ok_or(TaskError::InvalidState)
+    }
+}
+
+impl<T: Clone> Task<T> {
+    /// asyncio's `Task.result()`: the value, or the failure, of a task that is done.
+    ///
+    /// # Errors
+    ///
+    /// `TaskError::InvalidState` if the task is not done yet; otherwise the error the task
+    /// ended with (a cancellation included, with its message).
+    pub fn result(&self) -> Result<T, TaskError> {
+        match self.shared.header.outcome(true) {
+            None => Err(TaskError::InvalidState),
+            Some(Err(e)) => Err(e),
+            Some(Ok(())) => self.read_value(false, T::clone),
+        }
+    }
+}
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task::from_shared(self.shared.clone())
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if self.waiter.is_some() {
+            self.shared.header.forget_waiter(&mut self.waiter);
+        }
+    }
+}
+
+impl<T: Clone> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_outcome(cx, false)
+    }
+}
+
+impl<T: Clone> IntoFuture for &Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = Task<T>;
+
+    /// Awaiting a borrowed handle awaits a clone of it, so the handle stays usable.
+    fn into_future(self) -> Task<T> {
+        self.clone()
+    }
+}
+
+impl<T> PartialEq for Task<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl<T> Eq for Task<T> {}
+
+impl<T> std::hash::Hash for Task<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state)
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("state", &self.shared.header.state_name())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> From<Task<T>> for TaskRef {
+    fn from(task: Task<T>) -> TaskRef {
+        task.as_task_ref()
+    }
+}
+
+impl<T: Send + 'static> From<&Task<T>> for TaskRef {
+    fn from(task: &Task<T>) -> TaskRef {
+        task.as_task_ref()
+    }
+}
+
+/// The future returned by [`Task::join`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Join<T> {
+    task: Task<T>,
+}
+
+impl<T> Future for Join<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let task = &mut self.task;
+        let outcome = ready!(task.shared.header.poll_await(&mut task.waiter, cx));
+        Poll::Ready(outcome.and_then(|()| lock(&task.shared.value).take().ok_or(TaskError::InvalidState)))
+    }
+}

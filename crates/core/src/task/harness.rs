@@ -1,0 +1,163 @@
+//! The future tokio spawns for each task: polls the body with the task installed as the
+//! current task and cancel scope, and completes the task when the body ends, panics, is
+//! aborted, or is dropped unfinished by a runtime shutting down.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use taskloop_cancel::{CancelScope, Cancelled};
+
+use super::{Shared, Start, TaskRef};
+use crate::context;
+use crate::error::{TaskError, panic_message};
+use crate::runtime::{ExceptionContext, RegistryKey};
+
+pin_project! {
+    #[project = HarnessProj]
+    pub(crate) struct Harness<F, T> {
+        shared: Arc<Shared<T>>,
+        // Moved into the thread-locals for each poll of the body and back, so a poll costs
+        // no reference counting.
+        current: Option<TaskRef>,
+        scope: Option<Arc<dyn CancelScope>>,
+        key: RegistryKey,
+        started: bool,
+        finished: bool,
+        #[pin]
+        body: Option<F>,
+    }
+
+    impl<F, T> PinnedDrop for Harness<F, T> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped unfinished: the runtime is shutting down with the task still pending.
+            // The task ends cancelled, so no awaiter or callback is left waiting forever.
+            let this = this.project();
+            if !*this.finished {
+                finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(Cancelled::new())));
+                *this.finished = true;
+            }
+        }
+    }
+}
+
+impl<F, T> Harness<F, T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>, current: TaskRef, key: RegistryKey, body: F) -> Self
+    where
+        T: Send + 'static,
+    {
+        let scope: Arc<dyn CancelScope> = shared.clone();
+        Harness {
+            shared,
+            current: Some(current),
+            scope: Some(scope),
+            key,
+            started: false,
+            finished: false,
+            body: Some(body),
+        }
+    }
+}
+
+impl<F, T, E> Future for Harness<F, T>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.finished {
+            return Poll::Ready(());
+        }
+        let header = &this.shared.header;
+        if !*this.started {
+            *this.started = true;
+            if let Start::Cancelled(cancelled) = header.transition_to_running(cx.waker()) {
+                finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
+                *this.finished = true;
+                return Poll::Ready(());
+            }
+        } else if header.is_abort_requested() {
+            return abort(this);
+        }
+
+        let polled = {
+            let _task = context::enter_task(this.current);
+            let _scope = EnterScope::new(this.scope);
+            let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
+            catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
+        };
+        let result = match polled {
+            Ok(Poll::Pending) => {
+                if this.shared.header.is_abort_requested() {
+                    return abort(this);
+                }
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(Ok(value))) => Ok(value),
+            Ok(Poll::Ready(Err(err))) => Err(TaskError::from_body_error(err.into())),
+            Err(payload) => Err(TaskError::from_panic(&*payload)),
+        };
+        finish(this.shared, this.key, this.body, result);
+        *this.finished = true;
+        Poll::Ready(())
+    }
+}
+
+/// `abort()` acted on: the body is dropped first (invariant 5), then the task ends cancelled.
+fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
+    finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(Cancelled::new())));
+    *this.finished = true;
+    Poll::Ready(())
+}
+
+/// Drops the body (reporting a panic in its `Drop`), then completes the task and tells
+/// awaiters, callbacks and the registry.
+fn finish<F, T>(
+    shared: &Arc<Shared<T>>,
+    key: &RegistryKey,
+    mut body: Pin<&mut Option<F>>,
+    result: Result<T, TaskError>,
+) {
+    let header = &shared.header;
+    if body.is_some()
+        && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
+    {
+        header.loop_.report(ExceptionContext::new(
+            format!("a task body panicked while being dropped: {}", panic_message(&*payload)),
+            Some(TaskError::from_panic(&*payload)),
+            None,
+        ));
+    }
+    let (completion, discarded) = header.transition_to_done(result, &shared.value);
+    drop(discarded);
+    let registered = header.loop_.registry.remove(key);
+    completion.notify(&header.loop_);
+    drop(registered);
+}
+
+/// Installs the task as the current cancel scope for one poll, and takes it back after.
+struct EnterScope<'a> {
+    slot: &'a mut Option<Arc<dyn CancelScope>>,
+    entered: Option<taskloop_cancel::Entered>,
+}
+
+impl<'a> EnterScope<'a> {
+    fn new(slot: &'a mut Option<Arc<dyn CancelScope>>) -> Self {
+        let entered = slot.take().map(taskloop_cancel::enter);
+        EnterScope { slot, entered }
+    }
+}
+
+impl Drop for EnterScope<'_> {
+    fn drop(&mut self) {
+        if let Some(entered) = self.entered.take() {
+            *self.slot = entered.exit();
+        }
+    }
+}

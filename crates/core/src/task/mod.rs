@@ -1,0 +1,488 @@
+//! The task: one shared allocation that tokio's task drives and every handle reads.
+//!
+//! # Handles
+//!
+//! A task is one `Arc<Shared<T>>`: a non-generic [`Header`] (state, wakers, callbacks, name)
+//! followed by the typed value slot. Four kinds of owner hold it:
+//!
+//! - [`Task<T>`] — the user's typed handle (`Clone`; every clone is the same task). Each handle
+//!   that is being awaited owns one waiter slot in the header, which its `Drop` frees.
+//! - [`TaskRef`] — the type-erased handle (`Arc<dyn AnyTask>`), used by `all_tasks()`,
+//!   `current_task()`, `wait` and the loop's registry.
+//! - the harness (`harness.rs`) — the future tokio actually spawns. It owns the *body*
+//!   future, so the body lives in tokio's task cell, never in the `Shared`: a handle kept
+//!   after completion keeps only the outcome alive.
+//! - queued done callbacks, which capture a `Task<T>` until they run.
+//!
+//! # States
+//!
+//! | state     | meaning                                   | left by                       | to        |
+//! |-----------|-------------------------------------------|-------------------------------|-----------|
+//! | Scheduled | spawned, body never polled                | harness, first poll           | Running, Done |
+//! | Running   | body polled at least once, not finished   | harness, body ends or abort   | Done      |
+//! | Done      | `outcome` set; never changes again        | —                             | —         |
+//!
+//! Orthogonal to these: a *pending cancel request* (`CancelState`, made by `cancel()`,
+//! taken by the next cancellation point) and an *abort request* (made by `abort()`, acted on
+//! by the harness at its next poll).
+//!
+//! # Fields
+//!
+//! | field | written by | read by |
+//! |-------|------------|---------|
+//! | `flags` (atomic) | only inside transitions, under the `state` lock | anyone, lock-free |
+//! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
+//! | `state.task_waker` | harness on first poll; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
+//! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
+//! | `state.callbacks` | `add/remove_done_callback`; closed (drained) at completion | completion |
+//! | `state.outcome` | completion, once | readers after `DONE` |
+//! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
+//!
+//! # Invariants
+//!
+//! 1. `outcome` is written once, in [`Header::transition_to_done`], in the same critical section
+//!    that closes `cancel` and `callbacks`, drains `waiters` and sets `DONE`. Hence after
+//!    `DONE` no cancel request is accepted, no callback is stored and no waiter registers.
+//! 2. The `DONE`, `CANCELLED`, `CANCEL_PENDING` and `ABORT` flags are only written under the
+//!    `state` lock and mirror `state`; lock-free readers use them as hints and re-check under
+//!    the lock before acting (except `DONE`, which never goes back).
+//! 3. No user code runs while the `state` lock is held: wakers, done callbacks, the exception
+//!    handler and the `Drop` of anything user-supplied (a replaced waker, a removed callback,
+//!    a value discarded by a late cancel) are taken out and run or dropped after unlocking.
+//!    The only user code run under any lock of ours is `T::clone` under the value lock, which
+//!    is a leaf lock that no other of our locks is taken under.
+//! 4. A waiter key is valid from its registration until completion drains the waiters or its
+//!    owner removes it; no waiter registers after `DONE` (1), so a key is never reused for
+//!    another waiter while its owner still holds it.
+//! 5. The harness is the only one to poll or drop the body, and it drops the body *before*
+//!    the completing transition: a body's `Drop` guards have run when an awaiter sees the outcome.
+//! 6. The harness is polled only by tokio, whose waker for a task is the same on every poll,
+//!    so registering it once (first poll) is enough for `cancel()`/`abort()` to reach the task.
+//!
+//! # Races
+//!
+//! Transitions are serialised by the `state` lock, so each race has a winner:
+//!
+//! - `cancel()` × completion: if `cancel()` locks first, its request is pending when the body
+//!   finishes: an `Ok` body ends cancelled (asyncio's cancel-at-end), an `Err` body keeps its
+//!   error. If completion locks first, `cancel()` finds the state closed and returns `false`.
+//! - `abort()` × completion: the first to lock wins; a late `abort()` is a no-op.
+//! - `add_done_callback()` × completion: before, the callback is stored and scheduled by the
+//!   completion; after, it is refused by the closed list and scheduled at once by the adder.
+//!   Either way exactly once.
+//! - `remove_done_callback()` × completion: before, it removes it (`true`); after, the
+//!   callback is already scheduled (`false`).
+//! - awaiter registration × completion: an awaiter re-checks `outcome` under the lock before
+//!   registering, so it is either drained and woken, or sees `Done` and returns.
+//! - cancel before first poll: the harness's first transition takes the request and the task
+//!   ends cancelled without polling the body.
+
+mod builder;
+mod handle;
+mod harness;
+mod task_ref;
+mod waiters;
+
+pub(crate) use builder::spawn_on;
+pub use builder::{SpawnError, TaskBuilder, create_task, try_create_task};
+pub use handle::{Join, Task};
+pub(crate) use harness::Harness;
+pub use task_ref::{TaskId, TaskRef};
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use taskloop_callbacks::{CallbackId, CallbackList};
+use taskloop_cancel::{CancelScope, CancelState, Cancelled};
+
+use crate::error::TaskError;
+use crate::runtime::{ExceptionContext, LoopShared};
+use crate::sync::{AtomicU8, Mutex, Ordering, lock};
+use waiters::{Waiters, WakeList};
+
+/// The body has finished; `state.outcome` is set (invariant 1).
+const DONE: u8 = 1;
+/// The outcome is a cancellation.
+const CANCELLED: u8 = 1 << 1;
+/// A cancel request waits for delivery (mirrors `state.cancel.is_pending()`).
+const CANCEL_PENDING: u8 = 1 << 2;
+/// `abort()` was called before the task finished.
+const ABORT: u8 = 1 << 3;
+/// Someone read the outcome; a failure is then not reported as never retrieved.
+const RETRIEVED: u8 = 1 << 4;
+
+/// A done callback as stored: the user's closure, already bound to its task handle.
+pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
+
+/// What a task shares between its handles; see the module docs.
+pub(crate) struct Shared<T> {
+    pub(crate) header: Header,
+    /// The body's value once it succeeded; `None` before, and after `join()` took it.
+    pub(crate) value: Mutex<Option<T>>,
+}
+
+/// The non-generic part of a task.
+pub(crate) struct Header {
+    id: TaskId,
+    flags: AtomicU8,
+    state: Mutex<State>,
+    /// The loop the task runs on: where its callbacks are scheduled and failures reported.
+    pub(crate) loop_: Arc<LoopShared>,
+}
+
+struct State {
+    cancel: CancelState,
+    task_waker: Option<Waker>,
+    waiters: Waiters,
+    callbacks: CallbackList<DoneCallback>,
+    name: Option<Arc<str>>,
+    outcome: Option<Result<(), TaskError>>,
+}
+
+/// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
+pub(crate) trait AnyTask: CancelScope + Send + Sync + 'static {
+    fn header(&self) -> &Header;
+}
+
+impl<T: Send + 'static> AnyTask for Shared<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl<T: Send + 'static> CancelScope for Shared<T> {
+    fn take_cancel(&self) -> Option<Cancelled> {
+        self.header.take_cancel()
+    }
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>) -> Self {
+        Shared { header: Header::new(loop_, name), value: Mutex::new(None) }
+    }
+}
+
+/// What the caller of [`Header::transition_to_cancel_requested`] must do next.
+#[must_use = "an accepted request must wake the task"]
+pub(crate) enum CancelRequest {
+    /// The task is done (or finishing): nothing to do, `cancel()` returns `false`.
+    Refused,
+    /// Recorded: wake the task (if it has been polled) so it reaches a cancellation point.
+    Accepted(Option<Waker>),
+}
+
+/// What the harness must do on its first poll.
+#[must_use = "the harness must not poll a body that was cancelled before it started"]
+pub(crate) enum Start {
+    /// Poll the body.
+    Poll,
+    /// End cancelled without polling the body.
+    Cancelled(Cancelled),
+}
+
+/// What the completing harness must do once the state lock is released.
+#[must_use = "the completion must wake the waiters and schedule the callbacks"]
+pub(crate) struct Completion {
+    waiters: WakeList,
+    callbacks: Vec<DoneCallback>,
+    task_waker: Option<Waker>,
+}
+
+impl Completion {
+    /// Wakes the awaiters and schedules the done callbacks on the loop (invariant 3: called
+    /// with no lock held).
+    pub(crate) fn notify(self, loop_: &LoopShared) {
+        drop(self.task_waker);
+        self.waiters.wake_all();
+        if !self.callbacks.is_empty() {
+            loop_.schedule_callbacks(self.callbacks);
+        }
+    }
+}
+
+impl Header {
+    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>) -> Self {
+        Header {
+            id: TaskId::next(),
+            flags: AtomicU8::new(0),
+            state: Mutex::new(State {
+                cancel: CancelState::new(),
+                task_waker: None,
+                waiters: Waiters::new(),
+                callbacks: CallbackList::new(),
+                name,
+                outcome: None,
+            }),
+            loop_,
+        }
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    fn flags(&self) -> u8 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose
+    /// release publishes `outcome` (Acquire pairs with the Release in `transition_to_done`).
+    pub(crate) fn is_done(&self) -> bool {
+        self.flags() & DONE != 0
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flags() & CANCELLED != 0
+    }
+
+    pub(crate) fn is_abort_requested(&self) -> bool {
+        self.flags() & ABORT != 0
+    }
+
+    /// Sets and clears flags; only called with the state lock held (invariant 2).
+    fn set_flags(&self, set: u8, clear: u8) {
+        let current = self.flags.load(Ordering::Relaxed);
+        self.flags.store((current | set) & !clear, Ordering::Release);
+    }
+
+    pub(crate) fn name(&self) -> Arc<str> {
+        let mut st = lock(&self.state);
+        st.name.get_or_insert_with(|| format!("Task-{}", self.id).into()).clone()
+    }
+
+    pub(crate) fn set_name(&self, name: Arc<str>) {
+        let old = lock(&self.state).name.replace(name);
+        drop(old);
+    }
+
+    /// `cancel()`/`cancel_with()`: records a request unless the task is done.
+    pub(crate) fn transition_to_cancel_requested(&self, message: Option<Arc<str>>) -> CancelRequest {
+        let mut st = lock(&self.state);
+        if !st.cancel.request(message) {
+            return CancelRequest::Refused;
+        }
+        self.set_flags(CANCEL_PENDING, 0);
+        CancelRequest::Accepted(st.task_waker.clone())
+    }
+
+    /// `cancel()`: returns whether the request was accepted, and wakes the task if so.
+    pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
+        match self.transition_to_cancel_requested(message) {
+            CancelRequest::Refused => false,
+            CancelRequest::Accepted(waker) => {
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                true
+            }
+        }
+    }
+
+    /// Delivers a pending request: what a cancellation point in this task's body calls.
+    pub(crate) fn take_cancel(&self) -> Option<Cancelled> {
+        if self.flags() & CANCEL_PENDING == 0 {
+            return None;
+        }
+        let mut st = lock(&self.state);
+        let taken = st.cancel.take();
+        self.set_flags(0, CANCEL_PENDING);
+        taken
+    }
+
+    pub(crate) fn cancelling(&self) -> usize {
+        lock(&self.state).cancel.cancelling()
+    }
+
+    pub(crate) fn uncancel(&self) -> usize {
+        let mut st = lock(&self.state);
+        let left = st.cancel.uncancel();
+        if !st.cancel.is_pending() {
+            self.set_flags(0, CANCEL_PENDING);
+        }
+        left
+    }
+
+    /// `abort()`: asks the harness to drop the body at its next poll; a no-op once done.
+    pub(crate) fn abort(&self) {
+        let waker = {
+            let st = lock(&self.state);
+            if st.cancel.is_closed() {
+                return;
+            }
+            self.set_flags(ABORT, 0);
+            st.task_waker.clone()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The harness's first poll: registers its waker (invariant 6), or ends the task before
+    /// its body runs if it was cancelled or aborted first.
+    pub(crate) fn transition_to_running(&self, waker: &Waker) -> Start {
+        let mut st = lock(&self.state);
+        if self.flags() & ABORT != 0 {
+            return Start::Cancelled(st.cancel.take().unwrap_or_default());
+        }
+        if let Some(cancelled) = st.cancel.take() {
+            self.set_flags(0, CANCEL_PENDING);
+            return Start::Cancelled(cancelled);
+        }
+        st.task_waker = Some(waker.clone());
+        Start::Poll
+    }
+
+    /// Completion: decides the final outcome (a request never delivered turns an `Ok` into a
+    /// cancellation), stores it, closes the callbacks and drains the waiters, all in one
+    /// critical section (invariant 1). Returns what to do after unlocking, and a value that a
+    /// late cancellation discarded, for the caller to drop outside the lock (invariant 3).
+    pub(crate) fn transition_to_done<T>(
+        &self,
+        result: Result<T, TaskError>,
+        value: &Mutex<Option<T>>,
+    ) -> (Completion, Option<T>) {
+        let mut st = lock(&self.state);
+        let undelivered = st.cancel.close();
+        let mut discarded = None;
+        let outcome = match result {
+            Ok(v) => match undelivered {
+                Some(cancelled) => {
+                    discarded = Some(v);
+                    Err(TaskError::Cancelled(cancelled))
+                }
+                None => {
+                    *lock(value) = Some(v);
+                    Ok(())
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let cancelled = matches!(outcome, Err(TaskError::Cancelled(_)));
+        st.outcome = Some(outcome);
+        let completion = Completion {
+            waiters: st.waiters.take_all(),
+            callbacks: st.callbacks.close(),
+            task_waker: st.task_waker.take(),
+        };
+        self.set_flags(DONE | if cancelled { CANCELLED } else { 0 }, CANCEL_PENDING | ABORT);
+        drop(st);
+        (completion, discarded)
+    }
+
+    /// The outcome without its value; `None` while not done. Marks it retrieved if asked.
+    pub(crate) fn outcome(&self, retrieve: bool) -> Option<Result<(), TaskError>> {
+        if !self.is_done() {
+            return None;
+        }
+        if retrieve && self.flags() & RETRIEVED == 0 {
+            self.flags.fetch_or(RETRIEVED, Ordering::AcqRel);
+        }
+        lock(&self.state).outcome.clone()
+    }
+
+    /// Whether the task is done with a failure or panic (not a cancellation), without
+    /// retrieving it: what `wait(.., FirstException, ..)` looks for.
+    pub(crate) fn failed(&self) -> bool {
+        self.is_done() && !self.is_cancelled() && matches!(lock(&self.state).outcome, Some(Err(_)))
+    }
+
+    /// Waits for `DONE`, registering `cx`'s waker in the slot `key` (invariant 4).
+    pub(crate) fn poll_done(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_done() {
+            *key = None;
+            return Poll::Ready(());
+        }
+        let mut st = lock(&self.state);
+        if st.outcome.is_some() {
+            *key = None;
+            return Poll::Ready(());
+        }
+        let replaced = st.waiters.register(key, cx.waker());
+        drop(st);
+        drop(replaced);
+        Poll::Pending
+    }
+
+    /// Frees the waiter slot `key`, when an awaiter is dropped before the task is done.
+    pub(crate) fn forget_waiter(&self, key: &mut Option<usize>) {
+        let Some(k) = key.take() else { return };
+        if self.is_done() {
+            return;
+        }
+        let removed = lock(&self.state).waiters.remove(k);
+        drop(removed);
+    }
+
+    /// Awaiting this task from a cancellation point: a pending cancel request of the
+    /// *awaiting* task is forwarded to this one, as asyncio's `Task.cancel()` cancels the
+    /// future its task waits on; the awaiter then keeps waiting and sees whatever this task
+    /// ends with. Resolves to the outcome without its value.
+    pub(crate) fn poll_await(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<Result<(), TaskError>> {
+        if let Some(cancelled) = taskloop_cancel::take_current()
+            && !self.cancel(cancelled.message_arc().cloned())
+        {
+            // This task is already done: the cancellation is delivered here.
+            self.forget_waiter(key);
+            return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
+        }
+        if key.is_none() && !self.is_done() && crate::context::is_current_task(self) {
+            panic!("{} cannot await itself: it would wait forever", self.name());
+        }
+        match self.poll_done(key, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState))),
+        }
+    }
+
+    /// `add_done_callback`: stores `callback`, or schedules it at once if the task is done.
+    pub(crate) fn add_done_callback(&self, callback: DoneCallback) -> CallbackId {
+        let refused = lock(&self.state).callbacks.add(callback);
+        match refused {
+            Ok(id) => id,
+            Err((id, callback)) => {
+                self.loop_.schedule_callbacks(vec![callback]);
+                id
+            }
+        }
+    }
+
+    pub(crate) fn remove_done_callback(&self, id: CallbackId) -> bool {
+        let removed = lock(&self.state).callbacks.remove(id);
+        removed.is_some()
+    }
+
+    pub(crate) fn state_name(&self) -> &'static str {
+        let flags = self.flags();
+        if flags & CANCELLED != 0 {
+            "cancelled"
+        } else if flags & DONE != 0 {
+            "done"
+        } else if flags & CANCEL_PENDING != 0 {
+            "cancelling"
+        } else {
+            "pending"
+        }
+    }
+}
+
+impl Drop for Header {
+    /// asyncio's "Task exception was never retrieved": a failure nobody read is reported to
+    /// the loop's exception handler when the last handle goes.
+    fn drop(&mut self) {
+        if self.flags() & (RETRIEVED | CANCELLED) != 0 {
+            return;
+        }
+        let st = match self.state.get_mut() {
+            Ok(st) => st,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(Err(error)) = st.outcome.take() {
+            let name = st.name.clone().unwrap_or_else(|| format!("Task-{}", self.id).into());
+            self.loop_.report(ExceptionContext::new(
+                format!("Task exception was never retrieved (task {name}, id {})", self.id),
+                Some(error),
+                None,
+            ));
+        }
+    }
+}

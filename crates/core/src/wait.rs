@@ -1,0 +1,130 @@
+//! Waiting for many tasks: `wait`.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use crate::error::TaskError;
+use crate::task::TaskRef;
+
+/// When [`wait`] returns: asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReturnWhen {
+    /// As soon as any task is done (or all, if none was pending).
+    FirstCompleted,
+    /// As soon as any task fails or panics (a cancellation does not count), else when all
+    /// are done.
+    FirstException,
+    /// When every task is done.
+    AllCompleted,
+}
+
+/// Waits for tasks without cancelling them: asyncio's `asyncio.wait()`.
+///
+/// Resolves to `(done, pending)`: the handles it was given (`Task<T>`, `&Task<T>` clones, or
+/// `TaskRef`), split by whether each task is done, in the order given. With a `timeout` it
+/// returns when time runs out, with the unfinished tasks in `pending`; they keep running.
+/// Outcomes are not retrieved: read them from the handles. An empty input returns
+/// `([], [])` at once.
+///
+/// # Cancellation
+///
+/// A cancellation point. Cancelling the waiting task ends the wait with
+/// `Err(TaskError::Cancelled)` and, as in asyncio, does not cancel the tasks waited for.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{create_task, sleep, wait, ReturnWhen};
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let fast = create_task(async { anyhow::Ok("fast") });
+///     let slow = create_task(async {
+///         sleep(Duration::from_secs(60)).await?;
+///         anyhow::Ok("slow")
+///     });
+///     let (done, pending) = wait([fast.clone(), slow.clone()], ReturnWhen::FirstCompleted, None).await?;
+///     assert_eq!((done, pending), (vec![fast], vec![slow.clone()]));
+///     slow.cancel();
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub async fn wait<H>(
+    tasks: impl IntoIterator<Item = H>,
+    return_when: ReturnWhen,
+    timeout: Option<Duration>,
+) -> Result<(Vec<H>, Vec<H>), TaskError>
+where
+    H: Clone + Into<TaskRef>,
+{
+    let handles: Vec<H> = tasks.into_iter().collect();
+    let refs: Vec<TaskRef> = handles.iter().cloned().map(Into::into).collect();
+    let finished = |r: &TaskRef| match return_when {
+        ReturnWhen::FirstCompleted => true,
+        ReturnWhen::FirstException => r.header().failed(),
+        ReturnWhen::AllCompleted => false,
+    };
+
+    let already = refs.iter().any(|r| r.done() && finished(r));
+    let mut waiting: FuturesUnordered<Done> =
+        refs.iter().filter(|r| !r.done()).map(|r| Done { task: r.clone(), key: None }).collect();
+    if !already && !waiting.is_empty() {
+        let mut deadline = timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        poll_fn(|cx| {
+            if let Some(cancelled) = taskloop_cancel::take_current() {
+                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
+            }
+            while let Poll::Ready(next) = waiting.poll_next_unpin(cx) {
+                match next {
+                    Some(task) if finished(&task) => return Poll::Ready(Ok(())),
+                    Some(_) => {}
+                    None => return Poll::Ready(Ok(())),
+                }
+            }
+            match deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(Ok(())),
+                _ => Poll::Pending,
+            }
+        })
+        .await?;
+    }
+    drop(waiting);
+
+    let mut done = Vec::new();
+    let mut pending = Vec::new();
+    for (handle, r) in handles.into_iter().zip(&refs) {
+        if r.done() { done.push(handle) } else { pending.push(handle) }
+    }
+    Ok((done, pending))
+}
+
+/// Resolves when a task is done, without reading (retrieving) its outcome or passing a
+/// cancellation on to it.
+pub(crate) struct Done {
+    task: TaskRef,
+    key: Option<usize>,
+}
+
+impl Future for Done {
+    type Output = TaskRef;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskRef> {
+        let this = &mut *self;
+        match this.task.header().poll_done(&mut this.key, cx) {
+            Poll::Ready(()) => Poll::Ready(this.task.clone()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.task.header().forget_waiter(&mut self.key);
+    }
+}
