@@ -39,7 +39,7 @@ mod wait;
 
 pub use context::{all_tasks, current_task};
 pub use error::TaskError;
-pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, run, set_exception_handler};
+pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, loop_state, run, set_exception_handler};
 pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_task, try_create_task};
 pub use taskloop_callbacks::CallbackId;
 pub use taskloop_cancel::{Cancelled, cancellable, shield};

@@ -6,7 +6,8 @@
 //! *runner* (a plain tokio task), so they run on the loop, after the step that scheduled them,
 //! in order — asyncio's `call_soon` contract — on both runtime flavours.
 
-use std::collections::VecDeque;
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -28,6 +29,8 @@ pub(crate) struct LoopShared {
     queue: Mutex<Queue>,
     handler: std::sync::Mutex<Option<Arc<ExceptionHandler>>>,
     closed: AtomicBool,
+    /// Per-loop state of crates built on the loop; see [`loop_state`].
+    extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 type ExceptionHandler = dyn Fn(&ExceptionContext) + Send + Sync;
@@ -55,6 +58,7 @@ impl LoopShared {
             queue: Mutex::new(Queue { jobs: VecDeque::new(), runner: None, closing: false, stopped: false }),
             handler: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
+            extensions: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -228,6 +232,36 @@ impl ExceptionContext {
 pub fn set_exception_handler(handler: impl Fn(&ExceptionContext) + Send + Sync + 'static) {
     let loop_ = context::current_loop().expect("set_exception_handler() needs a running taskloop loop on this thread");
     *lock_std(&loop_.handler) = Some(Arc::new(handler));
+}
+
+/// The running loop's instance of `T`, created with `T::default()` on first use: per-loop
+/// state for crates that build on the loop (the timer queue of `taskloop-timing`, say), as
+/// asyncio code hangs attributes on its loop. `None` outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use taskloop_core::loop_state;
+///
+/// #[derive(Default)]
+/// struct Counter(AtomicUsize);
+///
+/// # fn main() -> Result<(), taskloop_core::TaskError> {
+/// assert!(loop_state::<Counter>().is_none(), "no loop here");
+/// taskloop_core::run(async {
+///     loop_state::<Counter>().unwrap().0.fetch_add(1, Ordering::Relaxed);
+///     assert_eq!(loop_state::<Counter>().unwrap().0.load(Ordering::Relaxed), 1);
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub fn loop_state<T: Default + Send + Sync + 'static>() -> Option<Arc<T>> {
+    let loop_ = context::current_loop()?;
+    let mut map = lock_std(&loop_.extensions);
+    let entry = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
+    // The entry for `TypeId::of::<T>()` always holds a `T`: it is only ever created above.
+    Some(entry.clone().downcast::<T>().expect("loop_state entry holds its own type"))
 }
 
 /// A callback scheduled by [`call_soon`]: asyncio's `asyncio.Handle`.

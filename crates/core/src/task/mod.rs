@@ -239,10 +239,11 @@ impl Header {
         self.flags() & ABORT != 0
     }
 
-    /// Sets and clears flags; only called with the state lock held (invariant 2).
+    /// Sets and clears flags; only called with the state lock held (invariant 2). One atomic
+    /// read-modify-write, because `RETRIEVED` is set lock-free and must not be lost.
     fn set_flags(&self, set: u8, clear: u8) {
-        let current = self.flags.load(Ordering::Relaxed);
-        self.flags.store((current | set) & !clear, Ordering::Release);
+        let update = |f: u8| Some((f | set) & !clear);
+        let _ = self.flags.fetch_update(Ordering::AcqRel, Ordering::Relaxed, update);
     }
 
     pub(crate) fn name(&self) -> Arc<str> {
