@@ -1,0 +1,356 @@
+//! `cargo xtask bench`: run the criterion benches and print one markdown table of what a
+//! taskloop operation costs next to its tokio baseline.
+//!
+//! The convention the benches follow: a criterion group per workload, named like
+//! `spawn_await/current_thread`, with the function `tokio` as the baseline and
+//! `taskloop` (or variants such as `taskloop_eager`) as the contenders. Every
+//! non-`tokio` function becomes one row; ns/op is criterion's median divided by the
+//! group's `Throughput::Elements`, if it set one.
+//!
+//! - `--asyncio` adds the columns printed by `benches/python/bench_asyncio.py --json`:
+//!   `{"<workload>": {"asyncio": ns, "uvloop": ns or null}}`, keyed by the group id's
+//!   first segment (`spawn_await`).
+//! - `--icount` counts instructions under valgrind with `examples/icount.rs`, which takes
+//!   `<workload> <impl> <n>` and lists its pairs with `--list`; per op is
+//!   `(Ir(2n) - Ir(n)) / n`, so start-up costs cancel out.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+
+use crate::json::Json;
+use crate::{Cmd, list_dir, rel, root, target_dir};
+
+/// The flags of `cargo xtask bench`.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// Short criterion runs.
+    pub(crate) quick: bool,
+    /// Add asyncio/uvloop columns.
+    pub(crate) asyncio: bool,
+    /// Add the instruction-count table.
+    pub(crate) icount: bool,
+}
+
+/// The operation count `n` of the instruction-count runs (`2n` is run too).
+const ICOUNT_N: u64 = 10_000;
+
+/// The function id of the baseline in every group.
+const BASELINE: &str = "tokio";
+
+/// Runs the benches and prints (and saves) the tables.
+pub(crate) fn run(options: &Options) -> Result<()> {
+    let started = SystemTime::now();
+    // `--bench '*'` selects the bench targets only: the libraries' libtest harness would
+    // reject criterion's flags.
+    let mut bench = Cmd::cargo(["bench", "--workspace", "--bench", "*"]);
+    if options.quick {
+        bench = bench.args(["--", "--warm-up-time", "1", "--measurement-time", "2", "--sample-size", "10"]);
+    }
+    bench.run().context("step `bench` failed")?;
+
+    let rows = criterion_results(&target_dir().join("criterion"), started)?;
+    let asyncio = if options.asyncio { asyncio_results()? } else { BTreeMap::new() };
+
+    let mut report = String::new();
+    if rows.is_empty() {
+        println!("bench: no fresh results under {}", rel(&target_dir().join("criterion")));
+    } else {
+        report.push_str(&criterion_table(&rows, options.asyncio.then_some(&asyncio)));
+    }
+    if options.icount
+        && let Some(table) = icount_table()?
+    {
+        if !report.is_empty() {
+            report.push('\n');
+        }
+        report.push_str(&table);
+    }
+    if !report.is_empty() {
+        println!("\n{report}");
+        let path = target_dir().join("bench-table.md");
+        fs::write(&path, &report).with_context(|| format!("could not write {}", rel(&path)))?;
+        println!("bench: table written to {}", rel(&path));
+    }
+    Ok(())
+}
+
+/// Measurements of one workload (a group id, plus the parameter if any): ns/op by
+/// function id.
+type Results = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// The asyncio and uvloop ns/op by workload (the first segment of a group id).
+type Asyncio = BTreeMap<String, (Option<f64>, Option<f64>)>;
+
+/// Reads every benchmark under `dir` whose estimates were written since `since`.
+fn criterion_results(dir: &Path, since: SystemTime) -> Result<Results> {
+    let mut files = Vec::new();
+    benchmark_files(dir, &mut files)?;
+    let mut results = Results::new();
+    for benchmark_path in files {
+        let estimates_path = benchmark_path.with_file_name("estimates.json");
+        let fresh =
+            fs::metadata(&estimates_path).and_then(|meta| meta.modified()).is_ok_and(|modified| modified >= since);
+        if !fresh {
+            continue;
+        }
+        let read = |path: &Path| -> Result<Json> {
+            let text = fs::read_to_string(path).with_context(|| format!("could not read {}", rel(path)))?;
+            Json::parse(&text).with_context(|| format!("could not parse {}", rel(path)))
+        };
+        let benchmark = read(&benchmark_path)?;
+        let estimates = read(&estimates_path)?;
+
+        let field = |name: &str| benchmark.get(name).and_then(Json::as_str);
+        let (Some(group), Some(function)) = (field("group_id"), field("function_id")) else {
+            continue;
+        };
+        let Some(median) =
+            estimates.get("median").and_then(|median| median.get("point_estimate")).and_then(Json::as_f64)
+        else {
+            bail!("{}: no median.point_estimate", rel(&estimates_path));
+        };
+        let elements = benchmark.get("throughput").and_then(|throughput| {
+            throughput.get("Elements").or_else(|| throughput.get("ElementsAndBytes").and_then(|t| t.get("elements")))
+        });
+        let per_op = median / elements.and_then(Json::as_f64).unwrap_or(1.0).max(1.0);
+
+        let workload = match field("value_str") {
+            Some(value) => format!("{group}/{value}"),
+            None => group.to_owned(),
+        };
+        results.entry(workload).or_default().insert(function.to_owned(), per_op);
+    }
+    Ok(results)
+}
+
+/// Collects criterion's `<bench>/new/benchmark.json` files under `dir`, skipping the
+/// `report` directories.
+fn benchmark_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for path in list_dir(dir)? {
+        if path.is_dir() {
+            if !path.ends_with("report") {
+                benchmark_files(&path, out)?;
+            }
+        } else if path.ends_with("new/benchmark.json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The asyncio/uvloop columns from `benches/python/bench_asyncio.py --json`; empty
+/// (with a note) if there is no such script.
+fn asyncio_results() -> Result<Asyncio> {
+    let script = root().join("benches/python/bench_asyncio.py");
+    if !script.exists() {
+        println!("bench: note: no {} yet; no asyncio columns", rel(&script));
+        return Ok(BTreeMap::new());
+    }
+    let output = Cmd::new("python3").arg(rel(&script)).arg("--json").output()?;
+    if !output.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        bail!("step `asyncio bench` failed: {} ({})", rel(&script), output.status);
+    }
+    let json = Json::parse(&String::from_utf8_lossy(&output.stdout))
+        .with_context(|| format!("{} printed no valid JSON", rel(&script)))?;
+    Ok(json
+        .members()
+        .iter()
+        .map(|(workload, value)| {
+            let column = |name: &str| value.get(name).and_then(Json::as_f64);
+            (workload.clone(), (column("asyncio"), column("uvloop")))
+        })
+        .collect())
+}
+
+/// The criterion table, with asyncio/uvloop columns when `asyncio` is given.
+fn criterion_table(results: &Results, asyncio: Option<&Asyncio>) -> String {
+    let mut header = vec!["workload", "taskloop ns/op", "tokio ns/op", "ratio"];
+    if asyncio.is_some() {
+        header.extend(["asyncio ns/op", "uvloop ns/op"]);
+    }
+    let mut rows = Vec::new();
+    for (workload, label, ours, baseline) in pairs(results) {
+        let mut row = vec![label, fmt_number(Some(ours)), fmt_number(baseline), ratio(ours, baseline)];
+        if let Some(asyncio) = asyncio {
+            let segment = workload.split('/').next().unwrap_or(workload);
+            let (py, uv) = asyncio.get(segment).copied().unwrap_or_default();
+            row.extend([fmt_number(py), fmt_number(uv)]);
+        }
+        rows.push(row);
+    }
+    markdown_table(&header, &rows)
+}
+
+/// One `(workload, row label, contender, baseline)` per non-baseline function; the label
+/// names the function unless it is plain `taskloop`.
+fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
+    let mut pairs = Vec::new();
+    for (workload, functions) in results {
+        let baseline = functions.get(BASELINE).copied();
+        for (function, &value) in functions.iter().filter(|(f, _)| *f != BASELINE) {
+            let label = if function == "taskloop" { workload.clone() } else { format!("{workload} ({function})") };
+            pairs.push((workload.as_str(), label, value, baseline));
+        }
+    }
+    pairs
+}
+
+/// Instructions per operation under valgrind, as a table; `None` (with a note) if there
+/// is no icount example yet.
+fn icount_table() -> Result<Option<String>> {
+    let binary = target_dir().join("release/examples").join(format!("icount{}", std::env::consts::EXE_SUFFIX));
+    if root().join("examples/icount.rs").exists() {
+        Cmd::cargo(["build", "--release", "--example", "icount"]).run().context("step `build icount` failed")?;
+    } else if !binary.exists() {
+        println!("bench: note: no examples/icount.rs yet; skipping instruction counts");
+        return Ok(None);
+    }
+
+    let list = Cmd::new(&binary).arg("--list").output()?;
+    if !list.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&list.stderr));
+        bail!("step `icount --list` failed ({})", list.status);
+    }
+    let mut results = Results::new();
+    for line in String::from_utf8_lossy(&list.stdout).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [workload, implementation] = words[..] else {
+            if !words.is_empty() {
+                bail!("icount --list printed `{line}`, not `<workload> <impl>`");
+            }
+            continue;
+        };
+        let once = instructions(&binary, workload, implementation, ICOUNT_N)?;
+        let twice = instructions(&binary, workload, implementation, 2 * ICOUNT_N)?;
+        let per_op = (twice as f64 - once as f64) / ICOUNT_N as f64;
+        results.entry(workload.to_owned()).or_default().insert(implementation.to_owned(), per_op);
+    }
+
+    let header = ["workload", "taskloop instr/op", "tokio instr/op", "ratio"];
+    let rows: Vec<Vec<String>> = pairs(&results)
+        .into_iter()
+        .map(|(_, label, ours, baseline)| {
+            vec![label, fmt_number(Some(ours)), fmt_number(baseline), ratio(ours, baseline)]
+        })
+        .collect();
+    Ok(Some(markdown_table(&header, &rows)))
+}
+
+/// The instructions (`I refs`) of one run of the icount binary under cachegrind.
+fn instructions(binary: &Path, workload: &str, implementation: &str, n: u64) -> Result<u64> {
+    let output = Cmd::new("valgrind")
+        .args(["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"])
+        .arg(rel(binary))
+        .args([workload, implementation])
+        .arg(n.to_string())
+        .output()
+        .context("is valgrind installed? (apt-get install valgrind)")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        eprint!("{stderr}");
+        bail!("step `icount {workload} {implementation} {n}` failed ({})", output.status);
+    }
+    match parse_ir(&stderr) {
+        Some(ir) => Ok(ir),
+        None => bail!("no `I refs:` line in valgrind's output:\n{stderr}"),
+    }
+}
+
+/// The count of a `==PID== I   refs:      1,234,567` line.
+fn parse_ir(stderr: &str) -> Option<u64> {
+    stderr.lines().find_map(|line| {
+        let line = line.trim_start_matches(|c: char| c == '=' || c.is_ascii_digit());
+        let rest = line.trim_start().strip_prefix('I')?.trim_start().strip_prefix("refs:")?;
+        rest.trim().replace(',', "").parse().ok()
+    })
+}
+
+/// `ours / baseline` with two decimals, or blank without a baseline.
+fn ratio(ours: f64, baseline: Option<f64>) -> String {
+    match baseline {
+        Some(baseline) if baseline > 0.0 => format!("{:.2}", ours / baseline),
+        _ => String::new(),
+    }
+}
+
+/// A measurement with about three significant digits, or blank if missing.
+fn fmt_number(value: Option<f64>) -> String {
+    match value {
+        None => String::new(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+/// A markdown table with padded columns; all but the first are right-aligned.
+fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len().max(3)).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let mut out = line(header.iter().zip(&widths).map(|(h, w)| format!("{h:<w$}")).collect());
+    out += &line(
+        widths
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if i == 0 { "-".repeat(*w) } else { format!("{}:", "-".repeat(w - 1)) })
+            .collect(),
+    );
+    for row in rows {
+        out += &line(
+            row.iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (cell, w))| if i == 0 { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+                .collect(),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_valgrind_ir() {
+        let stderr = "==4242== Cachegrind, a cache and branch-prediction profiler\n\
+                      ==4242== \n==4242== I   refs:      1,234,567\n";
+        assert_eq!(parse_ir(stderr), Some(1_234_567));
+        assert_eq!(parse_ir("==1== I refs: 12\n"), Some(12));
+        assert_eq!(parse_ir("==1== D   refs: 12\n"), None);
+    }
+
+    #[test]
+    fn table_pairs_contenders_with_the_baseline() {
+        let mut results = Results::new();
+        let group = results.entry("spawn_await/current_thread".to_owned()).or_default();
+        group.insert("taskloop".to_owned(), 150.0);
+        group.insert("taskloop_eager".to_owned(), 90.0);
+        group.insert("tokio".to_owned(), 100.0);
+        results.entry("sleep".to_owned()).or_default().insert("taskloop".to_owned(), 5.0);
+
+        let mut asyncio = BTreeMap::new();
+        asyncio.insert("spawn_await".to_owned(), (Some(2500.0), None));
+        let table = criterion_table(&results, Some(&asyncio));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 5, "{table}");
+        assert!(lines[0].starts_with("| workload "), "{table}");
+        assert!(lines[1].starts_with("| ---"), "{table}");
+        let cells = |line: &str| -> Vec<String> {
+            line.split('|').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect()
+        };
+        assert_eq!(cells(lines[2]), ["sleep", "5.00"]);
+        assert_eq!(cells(lines[3]), ["spawn_await/current_thread", "150", "100", "1.50", "2500"]);
+        assert_eq!(cells(lines[4]), ["spawn_await/current_thread (taskloop_eager)", "90.0", "100", "0.90", "2500"]);
+    }
+}

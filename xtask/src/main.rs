@@ -1,0 +1,395 @@
+//! `cargo xtask`: the project's automation, written in Rust instead of shell scripts.
+//!
+//! Run `cargo xtask --help` for the commands. Every external command is printed
+//! (`$ cargo ...`) before it runs, always from the workspace root, and a failing step ends
+//! the process with a non-zero exit code and a message naming the step.
+//!
+//! The idea follows matklad's cargo-xtask; the `tidy` checks follow rust-analyzer's
+//! `tidy.rs`.
+
+mod bench;
+mod examples;
+mod json;
+mod tidy;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The text printed by `cargo xtask`, `cargo xtask --help` and `cargo xtask help`.
+const USAGE: &str = "\
+usage: cargo xtask <command> [flags]
+
+commands:
+  test [--loom] [--no-examples]
+      tidy, fmt --check, clippy -D warnings, cargo test, examples (this is what CI runs)
+      --loom         run only the loom model tests (release, --cfg loom, target/loom)
+      --no-examples  skip the examples check
+  tidy
+      repo-shape checks: lib.rs opens with //!, crates named in ARCHITECTURE.md,
+      no todo/unimplemented/dbg macros, every example has its .expected file
+  examples [--bless]
+      build and run examples/<name>.rs (args from examples/<name>.args), compare stdout
+      with examples/<name>.expected byte for byte
+      --bless        write the actual outputs into the .expected files instead
+  bench [--quick] [--asyncio] [--icount]
+      cargo bench, then one markdown table from target/criterion (also written to
+      target/bench-table.md)
+      --quick        short criterion runs (1 s warm-up, 2 s measurement, 10 samples)
+      --asyncio      add asyncio/uvloop columns from benches/python/bench_asyncio.py
+      --icount       instructions per op under valgrind, via examples/icount.rs
+  stress [--secs N]
+      the ignored stress tests, with TASKLOOP_STRESS_SECS=N (default 60)
+  help, --help
+      this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Dispatches one command line.
+fn run(args: Vec<String>) -> Result<()> {
+    let mut args = Args(args);
+    let Some(command) = args.command() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        "test" => {
+            let loom = args.flag("--loom");
+            let examples = !args.flag("--no-examples");
+            args.finish()?;
+            if loom { test_loom() } else { test(examples) }
+        }
+        "tidy" => {
+            args.finish()?;
+            tidy::run()
+        }
+        "examples" => {
+            let bless = args.flag("--bless");
+            args.finish()?;
+            examples::run(bless)
+        }
+        "bench" => {
+            let options = bench::Options {
+                quick: args.flag("--quick"),
+                asyncio: args.flag("--asyncio"),
+                icount: args.flag("--icount"),
+            };
+            args.finish()?;
+            bench::run(&options)
+        }
+        "stress" => {
+            let secs = match args.value("--secs")? {
+                Some(secs) => {
+                    secs.parse::<u64>().with_context(|| format!("--secs wants a whole number, not `{secs}`"))?
+                }
+                None => 60,
+            };
+            args.finish()?;
+            stress(secs)
+        }
+        other => bail!("unknown command `{other}`; run `cargo xtask --help`"),
+    }
+}
+
+/// The command line after the program name, consumed flag by flag.
+#[derive(Debug)]
+struct Args(Vec<String>);
+
+impl Args {
+    /// Removes and returns the command (the first argument), if any.
+    fn command(&mut self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.remove(0))
+    }
+
+    /// Removes `name` if present and tells whether it was.
+    fn flag(&mut self, name: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|arg| arg != name);
+        self.0.len() != before
+    }
+
+    /// Removes `name VALUE` or `name=VALUE` and returns the value.
+    fn value(&mut self, name: &str) -> Result<Option<String>> {
+        let prefix = format!("{name}=");
+        if let Some(i) = self.0.iter().position(|arg| arg.starts_with(&prefix)) {
+            return Ok(Some(self.0.remove(i)[prefix.len()..].to_owned()));
+        }
+        let Some(i) = self.0.iter().position(|arg| arg == name) else {
+            return Ok(None);
+        };
+        if i + 1 >= self.0.len() {
+            bail!("{name} needs a value");
+        }
+        self.0.remove(i);
+        Ok(Some(self.0.remove(i)))
+    }
+
+    /// Fails if any argument was not consumed.
+    fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            bail!("unexpected argument(s): {}; run `cargo xtask --help`", self.0.join(" "))
+        }
+    }
+}
+
+/// `cargo xtask test`: every check CI runs, in order, each timed.
+fn test(with_examples: bool) -> Result<()> {
+    let mut steps = Steps::default();
+    let result = (|| {
+        steps.run("tidy", tidy::run)?;
+        steps.run("fmt", || Cmd::cargo(["fmt", "--all", "--", "--check"]).run())?;
+        steps.run("clippy", || Cmd::cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run())?;
+        steps.run("test", || Cmd::cargo(["test", "--workspace"]).run())?;
+        if with_examples {
+            steps.run("examples", || examples::run(false))?;
+        } else {
+            println!("\n==> examples: skipped (--no-examples)");
+        }
+        Ok(())
+    })();
+    steps.summary(result.is_ok());
+    result
+}
+
+/// `cargo xtask test --loom`: only the loom model tests, in their own target directory.
+fn test_loom() -> Result<()> {
+    let start = Instant::now();
+    Cmd::cargo(["test", "--release", "--workspace", "--lib", "loom"])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", "target/loom")
+        .run()
+        .context("step `loom` failed")?;
+    println!("\nloom: passed in {}", secs(start.elapsed()));
+    Ok(())
+}
+
+/// `cargo xtask stress`: the `#[ignore]`d stress tests of the integration test targets.
+fn stress(secs: u64) -> Result<()> {
+    let start = Instant::now();
+    Cmd::cargo(["test", "--release", "--workspace", "--test", "*", "stress"])
+        .args(["--", "--ignored", "--nocapture"])
+        .env("TASKLOOP_STRESS_SECS", secs.to_string())
+        .run()
+        .context("step `stress` failed")?;
+    println!("\nstress: passed in {}", self::secs(start.elapsed()));
+    Ok(())
+}
+
+/// Named steps run in order, each timed, for the summary line.
+#[derive(Debug, Default)]
+struct Steps {
+    /// Each finished step's name, duration and whether it passed.
+    done: Vec<(&'static str, Duration, bool)>,
+}
+
+impl Steps {
+    /// Runs one step, printing its name and elapsed time; an error names the step.
+    fn run(&mut self, name: &'static str, step: impl FnOnce() -> Result<()>) -> Result<()> {
+        println!("\n==> {name}");
+        let start = Instant::now();
+        let result = step();
+        let elapsed = start.elapsed();
+        self.done.push((name, elapsed, result.is_ok()));
+        match result {
+            Ok(()) => {
+                println!("==> {name}: ok ({})", secs(elapsed));
+                Ok(())
+            }
+            Err(err) => {
+                println!("==> {name}: FAILED ({})", secs(elapsed));
+                Err(err.context(format!("step `{name}` failed")))
+            }
+        }
+    }
+
+    /// Prints the final line: every step with its time, and the verdict.
+    fn summary(&self, passed: bool) {
+        let total: Duration = self.done.iter().map(|(_, elapsed, _)| *elapsed).sum();
+        let steps: Vec<String> = self
+            .done
+            .iter()
+            .map(|(name, elapsed, ok)| {
+                let mark = if *ok { "" } else { " FAILED" };
+                format!("{name} {}{mark}", secs(*elapsed))
+            })
+            .collect();
+        let verdict = if passed { "passed" } else { "FAILED" };
+        println!("\ntest: {verdict} in {} [{}]", secs(total), steps.join(", "));
+    }
+}
+
+/// Formats a duration as seconds with one decimal, e.g. `12.3s`.
+pub(crate) fn secs(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ lives in the workspace root")
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the root) or `target/`.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
+/// `path` relative to the workspace root, for messages.
+pub(crate) fn rel(path: &Path) -> String {
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+}
+
+/// The entries of `dir`, sorted; none if `dir` does not exist.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut paths = fs::read_dir(dir)
+        .with_context(|| format!("could not list {}", rel(dir)))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("could not list {}", rel(dir)))?;
+    paths.sort();
+    Ok(paths)
+}
+
+/// An external command run from the workspace root, printed (`$ ...`) before it runs.
+#[derive(Debug)]
+pub(crate) struct Cmd {
+    /// The program to run.
+    program: PathBuf,
+    /// How the program is shown when the command is printed.
+    shown_as: String,
+    /// Its arguments.
+    args: Vec<String>,
+    /// Environment variables set for it (and shown before it).
+    envs: Vec<(String, String)>,
+}
+
+impl Cmd {
+    /// A command running `program`.
+    pub(crate) fn new(program: impl Into<PathBuf>) -> Cmd {
+        let program = program.into();
+        let shown_as = rel(&program);
+        Cmd { program, shown_as, args: Vec::new(), envs: Vec::new() }
+    }
+
+    /// `cargo` (the one running xtask: `$CARGO`, else from `PATH`) with `args`.
+    pub(crate) fn cargo<I: IntoIterator<Item: Into<String>>>(args: I) -> Cmd {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = Cmd::new(cargo).args(args);
+        cmd.shown_as = "cargo".to_owned();
+        cmd
+    }
+
+    /// Adds one argument.
+    pub(crate) fn arg(mut self, arg: impl Into<String>) -> Cmd {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds arguments.
+    pub(crate) fn args<I: IntoIterator<Item: Into<String>>>(mut self, args: I) -> Cmd {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the command.
+    pub(crate) fn env(mut self, key: &str, value: impl Into<String>) -> Cmd {
+        self.envs.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Prints the command and builds the `std` one, with the root as working directory.
+    fn command(&self) -> Command {
+        println!("$ {self}");
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).current_dir(root());
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs the command with inherited stdio; fails unless it exits successfully.
+    pub(crate) fn run(&self) -> Result<()> {
+        let status = self.command().status().with_context(|| format!("could not start `{}`", self.shown_as))?;
+        if !status.success() {
+            bail!("`{self}` failed ({status})");
+        }
+        Ok(())
+    }
+
+    /// Runs the command with stdin null and stdout and stderr captured; does not check
+    /// the exit status.
+    pub(crate) fn output(&self) -> Result<Output> {
+        self.command().stdin(Stdio::null()).output().with_context(|| format!("could not start `{}`", self.shown_as))
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in &self.envs {
+            write!(f, "{key}={} ", shell_quote(value))?;
+        }
+        f.write_str(&self.shown_as)?;
+        for arg in &self.args {
+            write!(f, " {}", shell_quote(arg))?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes `word` for display the way a shell would need it.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_consumed() {
+        let mut args = Args(["stress", "--secs", "5", "x"].map(String::from).to_vec());
+        assert_eq!(args.command().as_deref(), Some("stress"));
+        assert_eq!(args.value("--secs").unwrap().as_deref(), Some("5"));
+        assert!(!args.flag("--bless"));
+        assert!(args.finish().is_err());
+
+        let mut args = Args(vec!["--secs=7".to_owned()]);
+        assert_eq!(args.value("--secs").unwrap().as_deref(), Some("7"));
+        assert!(args.finish().is_ok());
+    }
+
+    #[test]
+    fn commands_print_like_a_shell() {
+        let cmd = Cmd::cargo(["bench", "--bench", "*"]).env("RUSTFLAGS", "--cfg loom");
+        assert_eq!(cmd.to_string(), "RUSTFLAGS='--cfg loom' cargo bench --bench '*'");
+    }
+}
