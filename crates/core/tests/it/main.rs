@@ -1,0 +1,10 @@
+//! Behaviour tests of taskloop-core, one binary with a module per feature.
+
+mod support;
+
+mod callbacks;
+mod cancel;
+mod loop_run;
+mod races;
+mod registry;
+mod result;

@@ -1,0 +1,96 @@
+//! current_task(), all_tasks(), create_task outside a loop, start order.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use taskloop::{SpawnError, all_tasks, call_soon, create_task, current_task, sleep, try_create_task, yield_now};
+
+use crate::on_both_flavours;
+use crate::support::{Log, paused};
+
+#[test]
+fn current_task_is_none_outside_a_loop_and_in_main_it_is_the_main_task() {
+    assert!(current_task().is_none());
+    paused(async {
+        let me = current_task().expect("main runs as a task");
+        assert!(all_tasks().contains(&me));
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+on_both_flavours! {
+    fn all_tasks_holds_every_unfinished_task_including_the_current_one() {
+        let me = current_task().unwrap();
+        let sleepers: Vec<_> =
+            (0..5).map(|_| create_task(async { sleep(Duration::from_secs(60)).await?; anyhow::Ok(()) })).collect();
+        let quick = create_task(async { anyhow::Ok(()) });
+        (&quick).await?;
+        let all: HashSet<_> = all_tasks().into_iter().collect();
+        assert!(all.contains(&me));
+        for s in &sleepers {
+            assert!(all.contains(&s.as_task_ref()));
+        }
+        assert!(!all.contains(&quick.as_task_ref()), "done tasks are not listed");
+        assert_eq!(all.len(), 6);
+        for s in &sleepers {
+            s.cancel();
+        }
+        anyhow::Ok(())
+    }
+}
+
+#[test]
+fn create_task_outside_a_loop_panics_saying_so_and_try_create_task_returns_err() {
+    assert_eq!(try_create_task(async { anyhow::Ok(()) }).unwrap_err(), SpawnError::NoRunningLoop);
+    let panic = std::panic::catch_unwind(|| create_task(async { anyhow::Ok(()) })).unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("needs a running taskloop loop"), "{message}");
+}
+
+#[test]
+fn a_task_does_not_start_before_its_creator_suspends() {
+    paused(async {
+        let log = Log::default();
+        let l = log.clone();
+        let task = create_task(async move {
+            l.push("task runs");
+            anyhow::Ok(())
+        });
+        log.push("creator continues");
+        assert!(!task.done());
+        yield_now().await?;
+        log.check(&["creator continues", "task runs"]);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn in_a_call_soon_callback_there_is_no_current_task() {
+    paused(async {
+        let log = Log::default();
+        let l = log.clone();
+        let _ = call_soon(move || l.push(format!("{:?}", current_task().map(|t| t.id()))));
+        yield_now().await?;
+        log.check(&["None"]);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_task_awaiting_itself_fails_loudly_instead_of_hanging() {
+    paused(async {
+        let task = create_task(async {
+            yield_now().await?;
+            let me = current_task().unwrap();
+            me.await?;
+            anyhow::Ok(())
+        });
+        let err = (&task).await.unwrap_err();
+        assert!(err.is_panic() && err.to_string().contains("cannot await itself"), "{err}");
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
