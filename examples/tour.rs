@@ -1,0 +1,125 @@
+//! A tour of taskloop: asyncio's task model, in Rust, on tokio.
+//!
+//! Run it with `cargo run --example tour`. Each section is one idea an asyncio programmer
+//! knows; the comments name the asyncio spelling.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use taskloop::prelude::*;
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn main() -> anyhow::Result<()> {
+    taskloop::run(async {
+        section("create a task, await it (asyncio.create_task / await task)");
+        let task = create_task(async {
+            sleep(Duration::from_millis(10)).await?;
+            anyhow::Ok(6 * 7)
+        });
+        println!("{} started, done: {}", task.name(), task.done());
+        println!("awaited: {}", (&task).await?);
+        println!("awaited again: {}, result(): {}", (&task).await?, task.result()?);
+
+        section("cancel with a message, and catch it (task.cancel(msg) / except CancelledError)");
+        let stubborn = create_task(async {
+            match sleep(Duration::from_secs(60)).await {
+                Err(cancelled) => println!("  body caught: {cancelled}; cleaning up and finishing"),
+                Ok(()) => println!("  body slept a whole minute"),
+            }
+            anyhow::Ok("finished anyway")
+        });
+        sleep(Duration::ZERO).await?;
+        println!("cancel() -> {}", stubborn.cancel_with("time is up"));
+        println!("outcome: {:?}, cancelled(): {}", (&stubborn).await, stubborn.cancelled());
+
+        section("a cancellation nobody catches ends the task cancelled");
+        let sleeper = create_task(async {
+            sleep(Duration::from_secs(60)).await?;
+            anyhow::Ok(())
+        });
+        sleep(Duration::ZERO).await?;
+        sleeper.cancel_with("not needed");
+        let err = (&sleeper).await.unwrap_err();
+        println!("outcome: {err}; message: {:?}", err.cancel_message());
+
+        section("result() says 'not done yet' instead of blocking");
+        let slow = create_task(async {
+            sleep(Duration::from_millis(50)).await?;
+            anyhow::Ok("slow value")
+        });
+        println!("result() now: {}", slow.result().unwrap_err());
+        println!("after await: {}", slow.clone().await?);
+
+        section("done callbacks run on the loop, in order (task.add_done_callback)");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let worker = create_task(async { anyhow::Ok(1) });
+        for name in ["first", "second"] {
+            let log = log.clone();
+            worker.add_done_callback(move |t| log.lock().unwrap().push(format!("{name} saw {:?}", t.result())));
+        }
+        (&worker).await?;
+        yield_now().await?;
+        for line in log.lock().unwrap().iter() {
+            println!("{line}");
+        }
+
+        section("wait for every background task (asyncio.all_tasks / asyncio.wait)");
+        for i in 1..=3u64 {
+            let _ = create_task(async move {
+                sleep(Duration::from_millis(10 * i)).await?;
+                anyhow::Ok(())
+            });
+        }
+        let me = current_task().expect("main is a task");
+        let others: Vec<_> = all_tasks().into_iter().filter(|t| *t != me).collect();
+        let (done, pending) = wait(others, ReturnWhen::AllCompleted, None).await?;
+        println!("{} done, {} pending", done.len(), pending.len());
+
+        section("cancelling a task that awaits another cancels that one too; shield stops it");
+        let inner = create_task(async {
+            sleep(Duration::from_secs(60)).await?;
+            anyhow::Ok(())
+        });
+        let awaited = inner.clone();
+        let outer = create_task(async move { Ok::<_, TaskError>(awaited.await?) });
+        sleep(Duration::ZERO).await?;
+        outer.cancel();
+        let _ = (&outer).await;
+        println!("outer cancelled: {}, inner cancelled: {}", outer.cancelled(), inner.cancelled());
+        let protected = create_task(async {
+            sleep(Duration::from_millis(20)).await?;
+            anyhow::Ok("protected result")
+        });
+        let guarded = protected.clone();
+        let outer = create_task(async move { Ok::<_, anyhow::Error>(shield(guarded).await??) });
+        sleep(Duration::ZERO).await?;
+        outer.cancel();
+        let _ = (&outer).await;
+        println!("outer cancelled: {}, shielded task went on to: {}", outer.cancelled(), protected.await?);
+
+        section("abort: what asyncio cannot do - stop a task that never reaches an await");
+        let spinning = create_task(async {
+            std::future::pending::<()>().await;
+            anyhow::Ok(())
+        });
+        sleep(Duration::ZERO).await?;
+        spinning.abort();
+        println!("aborted task cancelled: {}", spinning.clone().await.unwrap_err().is_cancelled());
+
+        section("main returns: the loop cancels what is left (asyncio.run)");
+        let _ = create_task(async {
+            if let Err(cancelled) = sleep(Duration::from_secs(60)).await {
+                println!("leftover task: {cancelled} as the loop shuts down");
+            }
+            anyhow::Ok(())
+        });
+        sleep(Duration::ZERO).await?;
+        println!("main returns");
+        anyhow::Ok(())
+    })?;
+    println!("\nthe loop is closed");
+    Ok(())
+}
