@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     taskloop::run(async {
         println!("main started");
-        let _ = create_task(background());
+        let _task = create_task(background());
         sleep(Duration::from_millis(100)).await?;
         println!("main done");
         anyhow::Ok(())

@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
 
         section("wait for every background task (asyncio.all_tasks / asyncio.wait)");
         for i in 1..=3u64 {
-            let _ = create_task(async move {
+            let _task = create_task(async move {
                 sleep(Duration::from_millis(10 * i)).await?;
                 anyhow::Ok(())
             });
@@ -84,7 +84,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::Ok(())
         });
         let awaited = inner.clone();
-        let outer = create_task(async move { Ok::<_, TaskError>(awaited.await?) });
+        let outer = create_task(awaited);
         sleep(Duration::ZERO).await?;
         outer.cancel();
         let _ = (&outer).await;
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         println!("aborted task cancelled: {}", spinning.clone().await.unwrap_err().is_cancelled());
 
         section("main returns: the loop cancels what is left (asyncio.run)");
-        let _ = create_task(async {
+        let _task = create_task(async {
             if let Err(cancelled) = sleep(Duration::from_secs(60)).await {
                 println!("leftover task: {cancelled} as the loop shuts down");
             }

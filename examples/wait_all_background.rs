@@ -14,7 +14,7 @@ async fn work(id: u64) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     taskloop::run(async {
         for id in 1..=3 {
-            let _ = create_task(work(id));
+            let _task = create_task(work(id));
         }
         // get a set of all running tasks
         let mut tasks = all_tasks();

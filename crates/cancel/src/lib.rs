@@ -14,7 +14,7 @@
 //!   the message of the latest request, delivered-once), with the rule that a finished task
 //!   accepts no more requests.
 //! - The *current scope*: the task whose body is being polled on this thread, installed by the
-//!   runtime with [`enter`], and read by [`take_current`], [`cancellable`] and [`shield`].
+//!   runtime with [`swap`], and read by [`take_current`], [`cancellable`] and [`shield`].
 //!
 //! It never names tokio; `taskloop-core` builds tasks on top of it.
 //!
@@ -45,5 +45,8 @@ mod scope;
 mod state;
 
 pub use error::Cancelled;
-pub use scope::{CancelScope, Cancellable, Entered, Masked, Shield, cancellable, enter, mask, shield, take_current};
+pub use scope::{
+    CancelScope, Cancellable, Masked, ScopeSlot, Shield, cancellable, mask, shield, swap, take_current,
+    with_current_scope,
+};
 pub use state::CancelState;

@@ -5,7 +5,8 @@
 //! with [`take_current`]. [`shield`] masks the scope while it polls the future it protects, so
 //! nothing inside sees the request.
 
-use std::cell::Cell;
+use std::any::Any;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -24,59 +25,55 @@ pub trait CancelScope: Send + Sync {
     /// Delivers the pending cancel request, if there is one. Must be cheap when there is none:
     /// every poll of every cancellation point calls it.
     fn take_cancel(&self) -> Option<Cancelled>;
+
+    /// The runtime's handle to the task this scope belongs to, boxed: how the runtime answers
+    /// "which task is running?" from the one thread-local it keeps. `None` by default.
+    fn owner(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
+        None
+    }
 }
 
-thread_local! {
-    static CURRENT: Cell<Option<Arc<dyn CancelScope>>> = const { Cell::new(None) };
-    static MASKED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Makes `scope` the current cancel scope of this thread until the guard is dropped or
-/// [`exit`](Entered::exit)ed; called by the runtime around each poll of a task body.
-///
-/// Moving the scope in and out (rather than cloning it) keeps a poll free of reference-count
-/// traffic.
-pub fn enter(scope: Arc<dyn CancelScope>) -> Entered {
-    let previous = CURRENT.with(|c| c.replace(Some(scope)));
-    let masked = MASKED.with(|m| m.replace(false));
-    Entered { previous: Some(previous), masked }
-}
-
-/// Restores the previous scope when dropped; see [`enter`].
-#[must_use = "the scope is left as soon as the guard is dropped"]
-pub struct Entered {
-    previous: Option<Option<Arc<dyn CancelScope>>>,
+/// What this thread is polling: the current task's scope, and whether a [`shield`] hides it.
+struct Current {
+    scope: Option<Arc<dyn CancelScope>>,
     masked: bool,
 }
 
-impl Entered {
-    /// Leaves the scope and gives it back to the caller.
-    pub fn exit(mut self) -> Option<Arc<dyn CancelScope>> {
-        self.restore()
-    }
+thread_local! {
+    // One slot for everything, so entering and leaving a task costs one access each.
+    static CURRENT: RefCell<Current> = const { RefCell::new(Current { scope: None, masked: false }) };
+}
 
-    fn restore(&mut self) -> Option<Arc<dyn CancelScope>> {
-        let previous = self.previous.take()?;
-        MASKED.with(|m| m.set(self.masked));
-        CURRENT.with(|c| c.replace(previous))
+/// A task's cancel scope, ready to be made current: the runtime keeps one per task and
+/// [`swap`]s it in before each poll of the task's body and out after.
+pub struct ScopeSlot(Current);
+
+impl ScopeSlot {
+    /// A slot holding `scope`, unmasked.
+    pub fn new(scope: Arc<dyn CancelScope>) -> Self {
+        ScopeSlot(Current { scope: Some(scope), masked: false })
     }
 }
 
-impl Drop for Entered {
-    fn drop(&mut self) {
-        drop(self.restore());
-    }
-}
-
-impl fmt::Debug for Entered {
+impl fmt::Debug for ScopeSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entered").finish_non_exhaustive()
+        f.debug_struct("ScopeSlot").field("current", &self.0.scope.is_some()).finish()
     }
+}
+
+/// Exchanges `slot` with this thread's current scope. Called twice around a poll, it enters
+/// the scope and then restores whatever was current before (a shield's mask included).
+///
+/// A plain exchange with no guard and no reference counting: this runs twice per poll of
+/// every task. The caller must call it again even if the poll panics (the runtime polls
+/// bodies under `catch_unwind`).
+pub fn swap(slot: &mut ScopeSlot) {
+    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), &mut slot.0));
 }
 
 /// Hides the current scope's requests from everything polled until the guard is dropped.
 pub fn mask() -> Masked {
-    Masked { was: MASKED.with(|m| m.replace(true)) }
+    Masked { was: CURRENT.with(|c| std::mem::replace(&mut c.borrow_mut().masked, true)) }
 }
 
 /// Unmasks when dropped; see [`mask`].
@@ -88,24 +85,24 @@ pub struct Masked {
 
 impl Drop for Masked {
     fn drop(&mut self) {
-        MASKED.with(|m| m.set(self.was));
+        CURRENT.with(|c| c.borrow_mut().masked = self.was);
     }
 }
 
 /// Delivers the current task's pending cancel request, if any: what every cancellation point
 /// calls when it is polled. `None` outside a task and inside a [`shield`].
 pub fn take_current() -> Option<Cancelled> {
-    if MASKED.with(Cell::get) {
-        return None;
-    }
+    // `take_cancel` is runtime code that never touches this thread-local, so the shared borrow
+    // cannot conflict.
     CURRENT.with(|c| {
-        // Take the scope out for the call and put it back: `take_cancel` is runtime code that
-        // never re-enters this function, and this avoids cloning the `Arc`.
-        let scope = c.take();
-        let taken = scope.as_ref().and_then(|s| s.take_cancel());
-        c.set(scope);
-        taken
+        let current = c.borrow();
+        if current.masked { None } else { current.scope.as_ref()?.take_cancel() }
     })
+}
+
+/// Calls `f` with the current scope (masked or not): how the runtime finds the running task.
+pub fn with_current_scope<R>(f: impl FnOnce(Option<&Arc<dyn CancelScope>>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().scope.as_ref()))
 }
 
 /// Turns any future into a cancellation point: asyncio's behaviour for every `await`.

@@ -1,7 +1,9 @@
 //! What this thread is running: its loop (set for the whole of `run` on the loop's threads)
-//! and the task whose body is being polled (set by the harness for one poll).
+//! and the task whose body is being polled. The task is the current *cancel scope* of
+//! `taskloop-cancel`, which the harness installs for one poll: one thread-local serves both
+//! cancellation points and `current_task()`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::runtime::LoopShared;
@@ -9,7 +11,6 @@ use crate::task::{Header, TaskRef};
 
 thread_local! {
     static LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
-    static TASK: Cell<Option<TaskRef>> = const { Cell::new(None) };
 }
 
 /// The loop running on this thread, if any.
@@ -52,23 +53,6 @@ impl Drop for LoopGuard {
     }
 }
 
-/// Installs the task in `slot` as the current task for one poll, and puts it back after.
-pub(crate) fn enter_task(slot: &mut Option<TaskRef>) -> TaskGuard<'_> {
-    let previous = TASK.with(|t| t.replace(slot.take()));
-    TaskGuard { slot, previous }
-}
-
-pub(crate) struct TaskGuard<'a> {
-    slot: &'a mut Option<TaskRef>,
-    previous: Option<TaskRef>,
-}
-
-impl Drop for TaskGuard<'_> {
-    fn drop(&mut self) {
-        *self.slot = TASK.with(|t| t.replace(self.previous.take()));
-    }
-}
-
 /// asyncio's `asyncio.current_task()`: the task whose body is running, `None` outside any
 /// task (in a done callback, a `call_soon` callback, or outside a loop).
 ///
@@ -87,21 +71,16 @@ impl Drop for TaskGuard<'_> {
 /// # }
 /// ```
 pub fn current_task() -> Option<TaskRef> {
-    TASK.with(|t| {
-        let current = t.take();
-        let copy = current.clone();
-        t.set(current);
-        copy
-    })
+    let scope = taskloop_cancel::with_current_scope(|s| s.cloned())?;
+    scope.owner()?.downcast::<TaskRef>().ok().map(|t| *t)
 }
 
 /// Whether `header` belongs to the task being polled on this thread.
 pub(crate) fn is_current_task(header: &Header) -> bool {
-    TASK.with(|t| {
-        let current = t.take();
-        let same = current.as_ref().is_some_and(|c| std::ptr::eq(c.header(), header));
-        t.set(current);
-        same
+    // The scope is a `Shared<T>`, whose first field is its header (`#[repr(C)]`), so the two
+    // addresses are equal exactly when the scope is this task.
+    taskloop_cancel::with_current_scope(|s| {
+        s.is_some_and(|s| std::ptr::eq(Arc::as_ptr(s).cast::<u8>(), std::ptr::from_ref(header).cast::<u8>()))
     })
 }
 
@@ -125,7 +104,7 @@ pub(crate) fn is_current_task(header: &Header) -> bool {
 /// # fn main() -> Result<(), taskloop::TaskError> {
 /// taskloop::run(async {
 ///     for i in 0..3 {
-///         let _ = create_task(async move { anyhow::Ok(i) });
+///         let _task = create_task(async move { anyhow::Ok(i) });
 ///     }
 ///     let me = current_task().unwrap();
 ///     let others: Vec<_> = all_tasks().into_iter().filter(|t| *t != me).collect();

@@ -173,8 +173,7 @@ where
     E: Into<anyhow::Error>,
 {
     let shared = Arc::new(Shared::new(loop_, name));
-    let current = TaskRef::from_arc(shared.clone());
-    let key = shared.header.loop_.registry.insert(current.clone());
-    tokio::spawn(Harness::new(shared.clone(), current, key, fut));
+    let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
+    tokio::spawn(Harness::new(shared.clone(), key, fut));
     Task::from_shared(shared)
 }

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use taskloop_cancel::{CancelScope, Cancelled};
+use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 
-use super::{Shared, Start, TaskRef};
-use crate::context;
+use super::{Shared, Start, Suspend};
 use crate::error::{TaskError, panic_message};
 use crate::runtime::{ExceptionContext, RegistryKey};
 
@@ -20,12 +19,12 @@ pin_project! {
     #[project = HarnessProj]
     pub(crate) struct Harness<F, T> {
         shared: Arc<Shared<T>>,
-        // Moved into the thread-locals for each poll of the body and back, so a poll costs
-        // no reference counting.
-        current: Option<TaskRef>,
-        scope: Option<Arc<dyn CancelScope>>,
+        // The task as the current cancel scope: swapped into the thread-local for each poll
+        // of the body and back, so a poll costs no reference counting.
+        scope: ScopeSlot,
         key: RegistryKey,
         started: bool,
+        suspended: bool,
         finished: bool,
         #[pin]
         body: Option<F>,
@@ -45,17 +44,17 @@ pin_project! {
 }
 
 impl<F, T> Harness<F, T> {
-    pub(crate) fn new(shared: Arc<Shared<T>>, current: TaskRef, key: RegistryKey, body: F) -> Self
+    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, body: F) -> Self
     where
         T: Send + 'static,
     {
         let scope: Arc<dyn CancelScope> = shared.clone();
         Harness {
             shared,
-            current: Some(current),
-            scope: Some(scope),
+            scope: ScopeSlot::new(scope),
             key,
             started: false,
+            suspended: false,
             finished: false,
             body: Some(body),
         }
@@ -77,7 +76,7 @@ where
         let header = &this.shared.header;
         if !*this.started {
             *this.started = true;
-            if let Start::Cancelled(cancelled) = header.transition_to_running(cx.waker()) {
+            if let Start::Cancelled(cancelled) = header.transition_to_running() {
                 finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
                 *this.finished = true;
                 return Poll::Ready(());
@@ -86,16 +85,21 @@ where
             return abort(this);
         }
 
-        let polled = {
-            let _task = context::enter_task(this.current);
-            let _scope = EnterScope::new(this.scope);
-            let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
-            catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
-        };
+        let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
+        // In and out of the thread-local around the poll; a panic is caught in between.
+        taskloop_cancel::swap(this.scope);
+        let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
+        taskloop_cancel::swap(this.scope);
         let result = match polled {
             Ok(Poll::Pending) => {
                 if this.shared.header.is_abort_requested() {
                     return abort(this);
+                }
+                if !*this.suspended {
+                    *this.suspended = true;
+                    if let Suspend::Repoll = this.shared.header.transition_to_suspended(cx.waker()) {
+                        cx.waker().wake_by_ref();
+                    }
                 }
                 return Poll::Pending;
             }
@@ -139,25 +143,4 @@ fn finish<F, T>(
     let registered = header.loop_.registry.remove(key);
     completion.notify(&header.loop_);
     drop(registered);
-}
-
-/// Installs the task as the current cancel scope for one poll, and takes it back after.
-struct EnterScope<'a> {
-    slot: &'a mut Option<Arc<dyn CancelScope>>,
-    entered: Option<taskloop_cancel::Entered>,
-}
-
-impl<'a> EnterScope<'a> {
-    fn new(slot: &'a mut Option<Arc<dyn CancelScope>>) -> Self {
-        let entered = slot.take().map(taskloop_cancel::enter);
-        EnterScope { slot, entered }
-    }
-}
-
-impl Drop for EnterScope<'_> {
-    fn drop(&mut self) {
-        if let Some(entered) = self.entered.take() {
-            *self.slot = entered.exit();
-        }
-    }
 }

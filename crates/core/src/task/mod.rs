@@ -32,7 +32,7 @@
 //! |-------|------------|---------|
 //! | `flags` (atomic) | only inside transitions, under the `state` lock | anyone, lock-free |
 //! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
-//! | `state.task_waker` | harness on first poll; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
+//! | `state.task_waker` | harness, when its body first returns `Pending`; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
 //! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
 //! | `state.callbacks` | `add/remove_done_callback`; closed (drained) at completion | completion |
 //! | `state.outcome` | completion, once | readers after `DONE` |
@@ -57,7 +57,9 @@
 //! 5. The harness is the only one to poll or drop the body, and it drops the body *before*
 //!    the completing transition: a body's `Drop` guards have run when an awaiter sees the outcome.
 //! 6. The harness is polled only by tokio, whose waker for a task is the same on every poll,
-//!    so registering it once (first poll) is enough for `cancel()`/`abort()` to reach the task.
+//!    so registering it once (when the body first suspends) is enough for `cancel()`/`abort()`
+//!    to reach the task. A request made before that finds no waker; the registration
+//!    re-checks for one under the lock and has the harness poll again.
 //!
 //! # Races
 //!
@@ -110,11 +112,18 @@ const CANCEL_PENDING: u8 = 1 << 2;
 const ABORT: u8 = 1 << 3;
 /// Someone read the outcome; a failure is then not reported as never retrieved.
 const RETRIEVED: u8 = 1 << 4;
+/// The outcome is a failure or a panic (not a cancellation): readers of an `Ok` outcome need
+/// no lock.
+const FAILED: u8 = 1 << 5;
 
 /// A done callback as stored: the user's closure, already bound to its task handle.
 pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
 
 /// What a task shares between its handles; see the module docs.
+///
+/// `repr(C)` with the header first, so a pointer to the `Shared` is a pointer to its header
+/// (`context::is_current_task` compares them).
+#[repr(C)]
 pub(crate) struct Shared<T> {
     pub(crate) header: Header,
     /// The body's value once it succeeded; `None` before, and after `join()` took it.
@@ -154,6 +163,10 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
     fn take_cancel(&self) -> Option<Cancelled> {
         self.header.take_cancel()
     }
+
+    fn owner(self: Arc<Self>) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new(TaskRef::from_arc(self)))
+    }
 }
 
 impl<T> Shared<T> {
@@ -178,6 +191,16 @@ pub(crate) enum Start {
     Poll,
     /// End cancelled without polling the body.
     Cancelled(Cancelled),
+}
+
+/// What the harness must do after its body returned `Pending` for the first time.
+#[must_use = "a request that arrived during the poll must not be lost"]
+pub(crate) enum Suspend {
+    /// Parked: `cancel()`/`abort()` will wake the task through the registered waker.
+    Park,
+    /// A cancel or abort request arrived during the poll, before the waker was registered:
+    /// poll again.
+    Repoll,
 }
 
 /// What the completing harness must do once the state lock is released.
@@ -318,19 +341,33 @@ impl Header {
         }
     }
 
-    /// The harness's first poll: registers its waker (invariant 6), or ends the task before
-    /// its body runs if it was cancelled or aborted first.
-    pub(crate) fn transition_to_running(&self, waker: &Waker) -> Start {
+    /// The harness's first poll: ends the task before its body runs if it was cancelled or
+    /// aborted first. Lock-free unless a request is pending.
+    pub(crate) fn transition_to_running(&self) -> Start {
+        if self.flags() & (CANCEL_PENDING | ABORT) == 0 {
+            return Start::Poll;
+        }
         let mut st = lock(&self.state);
         if self.flags() & ABORT != 0 {
             return Start::Cancelled(st.cancel.take().unwrap_or_default());
         }
-        if let Some(cancelled) = st.cancel.take() {
-            self.set_flags(0, CANCEL_PENDING);
-            return Start::Cancelled(cancelled);
+        match st.cancel.take() {
+            Some(cancelled) => {
+                self.set_flags(0, CANCEL_PENDING);
+                Start::Cancelled(cancelled)
+            }
+            None => Start::Poll,
         }
+    }
+
+    /// The body returned `Pending` for the first time: registers the harness's waker so
+    /// `cancel()`/`abort()` can wake the task (invariant 6). A body that finishes on its first
+    /// poll never pays for this. A request that arrived while the body was being polled found
+    /// no waker; it is caught here, under the lock, and the harness polls again.
+    pub(crate) fn transition_to_suspended(&self, waker: &Waker) -> Suspend {
+        let mut st = lock(&self.state);
         st.task_waker = Some(waker.clone());
-        Start::Poll
+        if self.flags() & (CANCEL_PENDING | ABORT) != 0 { Suspend::Repoll } else { Suspend::Park }
     }
 
     /// Completion: decides the final outcome (a request never delivered turns an `Ok` into a
@@ -358,24 +395,33 @@ impl Header {
             },
             Err(e) => Err(e),
         };
-        let cancelled = matches!(outcome, Err(TaskError::Cancelled(_)));
+        let outcome_flag = match &outcome {
+            Ok(()) => 0,
+            Err(TaskError::Cancelled(_)) => CANCELLED,
+            Err(_) => FAILED,
+        };
         st.outcome = Some(outcome);
         let completion = Completion {
             waiters: st.waiters.take_all(),
             callbacks: st.callbacks.close(),
             task_waker: st.task_waker.take(),
         };
-        self.set_flags(DONE | if cancelled { CANCELLED } else { 0 }, CANCEL_PENDING | ABORT);
+        self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ABORT);
         drop(st);
         (completion, discarded)
     }
 
     /// The outcome without its value; `None` while not done. Marks it retrieved if asked.
     pub(crate) fn outcome(&self, retrieve: bool) -> Option<Result<(), TaskError>> {
-        if !self.is_done() {
+        let flags = self.flags();
+        if flags & DONE == 0 {
             return None;
         }
-        if retrieve && self.flags() & RETRIEVED == 0 {
+        if flags & (CANCELLED | FAILED) == 0 {
+            // Invariant 1: DONE without an error flag is an `Ok` outcome, forever.
+            return Some(Ok(()));
+        }
+        if retrieve && flags & RETRIEVED == 0 {
             self.flags.fetch_or(RETRIEVED, Ordering::AcqRel);
         }
         lock(&self.state).outcome.clone()

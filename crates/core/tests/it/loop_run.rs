@@ -23,7 +23,7 @@ fn leftover_tasks_are_cancelled_and_their_cleanup_runs_before_run_returns() {
     paused(async move {
         for i in 0..3 {
             let l = l.clone();
-            let _ = create_task(async move {
+            let _task = create_task(async move {
                 match sleep(Duration::from_secs(3600)).await {
                     Err(c) => l.push(format!("task {i} cleaned up after {c}")),
                     Ok(()) => l.push(format!("task {i} slept")),
@@ -67,7 +67,7 @@ fn a_panicking_main_returns_panicked_and_still_cancels_the_rest() {
     let log = Log::default();
     let l = log.clone();
     let err = paused(async move {
-        let _ = create_task(async move {
+        let _task = create_task(async move {
             if sleep(Duration::from_secs(60)).await.is_err() {
                 l.push("background cancelled");
             }
@@ -89,7 +89,7 @@ fn a_leftover_that_fails_while_being_cancelled_is_reported() {
     let l = log.clone();
     paused(async move {
         set_exception_handler(move |ctx| l.push(format!("{}: {}", ctx.message(), ctx.error().unwrap())));
-        let _ = create_task(async {
+        let _task = create_task(async {
             let _ = sleep(Duration::from_secs(60)).await;
             Err::<(), _>(anyhow::anyhow!("cleanup failed"))
         });

@@ -4,9 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use taskloop::{
-    ReturnWhen, TaskBuilder, TaskError, create_task, current_task, set_exception_handler, sleep, wait, yield_now,
-};
+use taskloop::{ReturnWhen, TaskBuilder, create_task, current_task, set_exception_handler, sleep, wait, yield_now};
 
 use crate::on_both_flavours;
 use crate::support::paused;
@@ -63,7 +61,7 @@ on_both_flavours! {
         let awaiters: Vec<_> = (0..1000)
             .map(|_| {
                 let task = task.clone();
-                create_task(async move { Ok::<_, TaskError>(task.await?) })
+                create_task(task)
             })
             .collect();
         for a in awaiters {

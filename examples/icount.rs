@@ -1,0 +1,130 @@
+//! A driver for instruction counting: `icount <workload> <impl> <n>` runs `n` operations of
+//! one workload on one implementation, so `cargo xtask bench --icount` can count instructions
+//! per operation under valgrind as (Ir(2n) - Ir(n)) / n. `icount --list` prints the pairs.
+
+use std::time::Duration;
+
+const PAIRS: &[(&str, &str)] = &[
+    ("spawn_await", "taskloop"),
+    ("spawn_await", "tokio"),
+    ("cancel_many", "taskloop"),
+    ("cancel_many", "tokio"),
+    ("done_callbacks", "taskloop"),
+    ("done_callbacks", "tokio"),
+];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--list") {
+        for (workload, imp) in PAIRS {
+            println!("{workload} {imp}");
+        }
+        return Ok(());
+    }
+    let [workload, imp, n] = args.as_slice() else {
+        anyhow::bail!("usage: icount <workload> <impl> <n> | icount --list");
+    };
+    let n: usize = n.parse()?;
+    match (workload.as_str(), imp.as_str()) {
+        ("spawn_await", "taskloop") => taskloop(async move {
+            for _ in 0..n {
+                taskloop::create_task(async { anyhow::Ok(()) }).await?;
+            }
+            anyhow::Ok(())
+        }),
+        ("spawn_await", "tokio") => tokio_main(async move {
+            for _ in 0..n {
+                tokio::spawn(async {}).await.expect("empty task");
+            }
+        }),
+        ("cancel_many", "taskloop") => taskloop(async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    taskloop::create_task(async {
+                        taskloop::sleep(Duration::from_secs(3600)).await?;
+                        anyhow::Ok(())
+                    })
+                })
+                .collect();
+            taskloop::yield_now().await?;
+            for t in &tasks {
+                t.cancel();
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            anyhow::Ok(())
+        }),
+        ("cancel_many", "tokio") => tokio_main(async move {
+            let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(tokio::time::sleep(Duration::from_secs(3600)))).collect();
+            tokio::task::yield_now().await;
+            for t in &tasks {
+                t.abort();
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        }),
+        ("done_callbacks", "taskloop") => taskloop(async move {
+            let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let t = taskloop::create_task(async { anyhow::Ok(()) });
+                    let c = count.clone();
+                    t.add_done_callback(move |_| {
+                        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    });
+                    t
+                })
+                .collect();
+            for t in tasks {
+                t.await?;
+            }
+            while count.load(std::sync::atomic::Ordering::Relaxed) < n {
+                taskloop::yield_now().await?;
+            }
+            anyhow::Ok(())
+        }),
+        ("done_callbacks", "tokio") => tokio_main(async move {
+            let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                    let c = count.clone();
+                    let watcher = tokio::spawn(async move {
+                        let _ = rx.await;
+                        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    });
+                    (
+                        tokio::spawn(async move {
+                            let _ = tx.send(());
+                        }),
+                        watcher,
+                    )
+                })
+                .collect();
+            for (t, w) in tasks {
+                t.await.expect("task");
+                w.await.expect("watcher");
+            }
+        }),
+        _ => anyhow::bail!("unknown pair {workload} {imp}; see icount --list"),
+    }
+}
+
+fn taskloop<F>(body: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    taskloop::run(body)?;
+    Ok(())
+}
+
+fn tokio_main<F>(body: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    rt.block_on(async { tokio::spawn(body).await })?;
+    Ok(())
+}
