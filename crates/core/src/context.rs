@@ -11,6 +11,31 @@ use crate::task::{Header, TaskRef};
 
 thread_local! {
     static LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
+    /// Tasks created by the task being polled on this thread (multi-thread loops only), held
+    /// back until that poll returns.
+    static BORN: RefCell<Vec<TaskRef>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether a task is being polled on this thread.
+pub(crate) fn in_task() -> bool {
+    taskloop_cancel::with_current_scope(|s| s.is_some())
+}
+
+/// Holds `task` back until the task being polled on this thread suspends; see
+/// [`release_born`].
+pub(crate) fn hold_until_creator_suspends(task: TaskRef) {
+    BORN.with(|b| b.borrow_mut().push(task));
+}
+
+/// Called by a harness when its body's poll returns: opens the gates of the tasks the body
+/// created, so they may start now that their creator has suspended (asyncio: "a task does not
+/// start before its creator next suspends", which a multi-thread runtime would otherwise break
+/// by running a new task on another worker at once).
+pub(crate) fn release_born() {
+    let born = BORN.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    for task in born {
+        task.header().open_gate();
+    }
 }
 
 /// The loop running on this thread, if any.

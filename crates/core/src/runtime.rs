@@ -29,6 +29,9 @@ pub(crate) struct LoopShared {
     queue: Mutex<Queue>,
     handler: std::sync::Mutex<Option<Arc<ExceptionHandler>>>,
     closed: AtomicBool,
+    /// Tasks may run on several threads: a task created inside another is held back until its
+    /// creator suspends (see `Header::open_gate`), as on one thread it would be by itself.
+    pub(crate) multi_thread: bool,
     /// Per-loop state of crates built on the loop; see [`loop_state`].
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
@@ -52,8 +55,9 @@ struct Job {
 }
 
 impl LoopShared {
-    pub(crate) fn new(shards: usize) -> Self {
+    pub(crate) fn new(shards: usize, multi_thread: bool) -> Self {
         LoopShared {
+            multi_thread,
             registry: Registry::new(shards),
             queue: Mutex::new(Queue { jobs: VecDeque::new(), runner: None, closing: false, stopped: false }),
             handler: std::sync::Mutex::new(None),
@@ -425,7 +429,7 @@ impl Builder {
     /// `worker_threads(0)`, paused time on a multi-thread loop, or tokio failing to start.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
-        let shared = Arc::new(LoopShared::new(self.worker_threads.map_or(1, |n| n * 4)));
+        let shared = Arc::new(LoopShared::new(self.worker_threads.map_or(1, |n| n * 4), self.worker_threads.is_some()));
         let mut tokio = match self.worker_threads {
             None => tokio::runtime::Builder::new_current_thread(),
             Some(0) => return invalid("worker_threads must be greater than 0"),

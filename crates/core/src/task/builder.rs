@@ -172,8 +172,14 @@ where
     T: Send + 'static,
     E: Into<anyhow::Error>,
 {
-    let shared = Arc::new(Shared::new(loop_, name));
+    // On one thread a new task cannot start before its creator's poll returns; on several it
+    // could, on another worker, so it is held back (see `context::release_born`).
+    let gated = loop_.multi_thread && context::in_task();
+    let shared = Arc::new(Shared::new(loop_, name, gated));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
     tokio::spawn(Harness::new(shared.clone(), key, fut));
+    if gated {
+        context::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
+    }
     Task::from_shared(shared)
 }

@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 
 use super::{Shared, Start, Suspend};
+use crate::context;
 use crate::error::{TaskError, panic_message};
 use crate::runtime::{ExceptionContext, RegistryKey};
 
@@ -75,11 +76,14 @@ where
         }
         let header = &this.shared.header;
         if !*this.started {
-            *this.started = true;
-            if let Start::Cancelled(cancelled) = header.transition_to_running() {
-                finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
-                *this.finished = true;
-                return Poll::Ready(());
+            match header.transition_to_running(cx.waker()) {
+                Start::Poll => *this.started = true,
+                Start::Gated => return Poll::Pending,
+                Start::Cancelled(cancelled) => {
+                    finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
+                    *this.finished = true;
+                    return Poll::Ready(());
+                }
             }
         } else if header.is_abort_requested() {
             return abort(this);
@@ -90,6 +94,9 @@ where
         taskloop_cancel::swap(this.scope);
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         taskloop_cancel::swap(this.scope);
+        if header.loop_.multi_thread {
+            context::release_born();
+        }
         let result = match polled {
             Ok(Poll::Pending) => {
                 if this.shared.header.is_abort_requested() {

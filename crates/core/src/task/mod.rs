@@ -18,6 +18,7 @@
 //!
 //! | state     | meaning                                   | left by                       | to        |
 //! |-----------|-------------------------------------------|-------------------------------|-----------|
+//! | Gated     | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll (`open_gate`) | Scheduled |
 //! | Scheduled | spawned, body never polled                | harness, first poll           | Running, Done |
 //! | Running   | body polled at least once, not finished   | harness, body ends or abort   | Done      |
 //! | Done      | `outcome` set; never changes again        | —                             | —         |
@@ -78,6 +79,10 @@
 //!   registering, so it is either drained and woken, or sees `Done` and returns.
 //! - cancel before first poll: the harness's first transition takes the request and the task
 //!   ends cancelled without polling the body.
+//! - first poll × creator still running (multi-thread loop): the task is Gated; its harness
+//!   parks with its waker registered, and `open_gate` (called by the creator's harness when the
+//!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
+//!   after the gate opened sees no gate.
 
 mod builder;
 mod handle;
@@ -115,6 +120,9 @@ const RETRIEVED: u8 = 1 << 4;
 /// The outcome is a failure or a panic (not a cancellation): readers of an `Ok` outcome need
 /// no lock.
 const FAILED: u8 = 1 << 5;
+/// Created inside another task on a multi-thread loop, whose poll has not returned yet: the
+/// harness must not poll the body (see `context::release_born`).
+const GATED: u8 = 1 << 6;
 
 /// A done callback as stored: the user's closure, already bound to its task handle.
 pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
@@ -170,8 +178,8 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>) -> Self {
-        Shared { header: Header::new(loop_, name), value: Mutex::new(None) }
+    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, gated: bool) -> Self {
+        Shared { header: Header::new(loop_, name, gated), value: Mutex::new(None) }
     }
 }
 
@@ -191,6 +199,8 @@ pub(crate) enum Start {
     Poll,
     /// End cancelled without polling the body.
     Cancelled(Cancelled),
+    /// The creator has not suspended yet: return `Pending`; `open_gate` wakes the task.
+    Gated,
 }
 
 /// What the harness must do after its body returned `Pending` for the first time.
@@ -224,10 +234,10 @@ impl Completion {
 }
 
 impl Header {
-    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>) -> Self {
+    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, gated: bool) -> Self {
         Header {
             id: TaskId::next(),
-            flags: AtomicU8::new(0),
+            flags: AtomicU8::new(if gated { GATED } else { 0 }),
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
@@ -343,11 +353,15 @@ impl Header {
 
     /// The harness's first poll: ends the task before its body runs if it was cancelled or
     /// aborted first. Lock-free unless a request is pending.
-    pub(crate) fn transition_to_running(&self) -> Start {
-        if self.flags() & (CANCEL_PENDING | ABORT) == 0 {
+    pub(crate) fn transition_to_running(&self, waker: &Waker) -> Start {
+        if self.flags() & (CANCEL_PENDING | ABORT | GATED) == 0 {
             return Start::Poll;
         }
         let mut st = lock(&self.state);
+        if self.flags() & GATED != 0 {
+            st.task_waker = Some(waker.clone());
+            return Start::Gated;
+        }
         if self.flags() & ABORT != 0 {
             return Start::Cancelled(st.cancel.take().unwrap_or_default());
         }
@@ -357,6 +371,19 @@ impl Header {
                 Start::Cancelled(cancelled)
             }
             None => Start::Poll,
+        }
+    }
+
+    /// The creator of a gated task has suspended: lets the task start, waking it if its
+    /// harness already found the gate closed.
+    pub(crate) fn open_gate(&self) {
+        let waker = {
+            let st = lock(&self.state);
+            self.set_flags(0, GATED);
+            st.task_waker.clone()
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 
