@@ -11,6 +11,8 @@ const PAIRS: &[(&str, &str)] = &[
     ("cancel_many", "tokio"),
     ("done_callbacks", "taskloop"),
     ("done_callbacks", "tokio"),
+    ("sleep_many", "taskloop"),
+    ("sleep_many", "tokio"),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +108,26 @@ fn main() -> anyhow::Result<()> {
             for (t, w) in tasks {
                 t.await.expect("task");
                 w.await.expect("watcher");
+            }
+        }),
+        ("sleep_many", "taskloop") => taskloop(async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    taskloop::create_task(async {
+                        taskloop::sleep(Duration::from_millis(1)).await?;
+                        anyhow::Ok(())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await?;
+            }
+            anyhow::Ok(())
+        }),
+        ("sleep_many", "tokio") => tokio_main(async move {
+            let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(tokio::time::sleep(Duration::from_millis(1)))).collect();
+            for t in tasks {
+                t.await.expect("sleeper");
             }
         }),
         _ => anyhow::bail!("unknown pair {workload} {imp}; see icount --list"),

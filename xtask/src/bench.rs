@@ -46,7 +46,10 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     let started = SystemTime::now();
     // `--bench '*'` selects the bench targets only: the libraries' libtest harness would
     // reject criterion's flags.
-    let mut bench = Cmd::cargo(["bench", "--workspace", "--bench", "*"]);
+    // With RUST_BACKTRACE=1 in the environment, anyhow captures a backtrace for every error,
+    // cancellations carried by `?` included (~59,000 instructions each): that would measure
+    // the backtrace, not the library. Panic backtraces stay on.
+    let mut bench = Cmd::cargo(["bench", "--workspace", "--bench", "*"]).env("RUST_LIB_BACKTRACE", "0");
     if options.quick {
         bench = bench.args(["--", "--warm-up-time", "1", "--measurement-time", "2", "--sample-size", "10"]);
     }
@@ -244,6 +247,7 @@ fn icount_table() -> Result<Option<String>> {
 /// The instructions (`I refs`) of one run of the icount binary under cachegrind.
 fn instructions(binary: &Path, workload: &str, implementation: &str, n: u64) -> Result<u64> {
     let output = Cmd::new("valgrind")
+        .env("RUST_LIB_BACKTRACE", "0")
         .args(["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"])
         .arg(rel(binary))
         .args([workload, implementation])

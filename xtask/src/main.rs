@@ -27,7 +27,7 @@ usage: cargo xtask <command> [flags]
 commands:
   test [--loom] [--no-examples]
       tidy, fmt --check, clippy -D warnings, cargo test, examples (this is what CI runs)
-      --loom         run only the loom model tests (release, --cfg loom, target/loom)
+      --loom         run only the loom model tests (release, --cfg taskloop_loom, target/loom)
       --no-examples  skip the examples check
   tidy
       repo-shape checks: lib.rs opens with //!, crates named in ARCHITECTURE.md,
@@ -175,7 +175,7 @@ fn test(with_examples: bool) -> Result<()> {
 fn test_loom() -> Result<()> {
     let start = Instant::now();
     Cmd::cargo(["test", "--release", "--workspace", "--lib", "loom"])
-        .env("RUSTFLAGS", "--cfg loom")
+        .env("RUSTFLAGS", "--cfg taskloop_loom")
         .env("CARGO_TARGET_DIR", "target/loom")
         .run()
         .context("step `loom` failed")?;

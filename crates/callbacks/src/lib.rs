@@ -1,5 +1,6 @@
 //! The done-callback registry behind `Task::add_done_callback`: ordered, each callback handed
-//! out exactly once, removable by [`CallbackId`].
+//! out exactly once, removable by [`CallbackId`]; and [`ProgressTracker`], done / total over a
+//! set of tasks for progress displays.
 //!
 //! asyncio keeps a task's done callbacks in a list, calls them in the order they were added
 //! once the task is done, and schedules a callback added to a finished task at once.
@@ -11,7 +12,8 @@
 //! completes on another safe: the add either lands before the close and is handed out by it,
 //! or comes after and is refused.
 //!
-//! This crate never names tokio and runs no callback itself.
+//! This crate never names tokio and runs no callback itself (a [`ProgressTracker`] calls its
+//! hook from whoever completes an item: in taskloop, a done callback on the loop).
 //!
 //! # Examples
 //!
@@ -41,6 +43,10 @@
 //! ```
 
 use std::fmt;
+
+mod progress;
+
+pub use progress::{Progress, ProgressTracker};
 
 /// Names one added callback, so it can be removed: returned by `add_done_callback`.
 ///

@@ -31,6 +31,9 @@
 
 mod context;
 mod error;
+mod executor;
+mod gather;
+mod group;
 mod runtime;
 mod sync;
 mod task;
@@ -39,6 +42,9 @@ mod wait;
 
 pub use context::{all_tasks, current_task};
 pub use error::TaskError;
+pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_default_executor};
+pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};
+pub use group::{GroupJoin, TaskGroup};
 pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, loop_state, run, set_exception_handler};
 pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_task, try_create_task};
 pub use taskloop_callbacks::CallbackId;

@@ -34,6 +34,8 @@ pub(crate) struct LoopShared {
     pub(crate) multi_thread: bool,
     /// Per-loop state of crates built on the loop; see [`loop_state`].
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The default executor, shut down at the end of `run`; see `executor.rs`.
+    pub(crate) executor: crate::executor::DefaultExecutor,
 }
 
 type ExceptionHandler = dyn Fn(&ExceptionContext) + Send + Sync;
@@ -63,6 +65,7 @@ impl LoopShared {
             handler: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             extensions: std::sync::Mutex::new(HashMap::new()),
+            executor: crate::executor::DefaultExecutor::default(),
         }
     }
 
@@ -128,6 +131,12 @@ impl LoopShared {
                 }
             }
         }
+    }
+
+    /// How many callbacks wait in the queue (for the loom models).
+    #[cfg(all(test, taskloop_loom))]
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).jobs.len()
     }
 
     /// Lets the runner finish: it drains the queue and stops.
@@ -399,6 +408,8 @@ impl Registry {
 pub struct Builder {
     worker_threads: Option<usize>,
     start_paused: bool,
+    /// `default_executor` and `shutdown_timeout`, set by the methods in `executor.rs`.
+    pub(crate) executor: crate::executor::ExecutorConfig,
 }
 
 impl Builder {
@@ -430,6 +441,7 @@ impl Builder {
     pub fn build(&mut self) -> io::Result<Runtime> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
         let shared = Arc::new(LoopShared::new(self.worker_threads.map_or(1, |n| n * 4), self.worker_threads.is_some()));
+        shared.executor.configure(&self.executor);
         let mut tokio = match self.worker_threads {
             None => tokio::runtime::Builder::new_current_thread(),
             Some(0) => return invalid("worker_threads must be greater than 0"),
@@ -486,8 +498,9 @@ impl Runtime {
     /// Runs `fut` as the main task and shuts the loop down: asyncio's `asyncio.run()`.
     ///
     /// When the main task ends, every task still pending is cancelled and awaited (so their
-    /// cancellation handlers run), the queued callbacks run, and the main task's outcome is
-    /// returned. Background tasks never keep the loop alive; wait for them in main (see
+    /// cancellation handlers run), the queued callbacks run, the default executor is shut down
+    /// (waiting for its running work at most [`Builder::shutdown_timeout`]), and the main task's
+    /// outcome is returned. Background tasks never keep the loop alive; wait for them in main (see
     /// [`all_tasks`](crate::all_tasks)). Failures of the tasks cancelled here are reported to
     /// the exception handler.
     ///
@@ -514,6 +527,8 @@ impl Runtime {
             let _ = runner.await;
             outcome
         });
+        // asyncio's `shutdown_default_executor()`: after the leftovers, bounded by the timeout.
+        shared.executor.shutdown();
         drop(tokio);
         outcome
     }

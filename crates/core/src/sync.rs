@@ -1,14 +1,15 @@
-//! The synchronisation primitives of the task state, swapped for loom's under `cfg(loom)` so
-//! the model tests explore every interleaving (as tokio's `loom` shim does).
+//! The synchronisation primitives of the task state, swapped for loom's under
+//! `cfg(taskloop_loom)` so the model tests explore every interleaving (as tokio's `loom` shim
+//! does). Our own cfg name, because tokio gives `cfg(loom)` a meaning of its own.
 
-#[cfg(loom)]
+#[cfg(taskloop_loom)]
 pub(crate) use loom::sync::Mutex;
-#[cfg(loom)]
+#[cfg(taskloop_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
 
-#[cfg(not(loom))]
+#[cfg(not(taskloop_loom))]
 pub(crate) use std::sync::Mutex;
-#[cfg(not(loom))]
+#[cfg(not(taskloop_loom))]
 pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Locks `mutex`, ignoring poisoning.
@@ -23,7 +24,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-#[cfg(loom)]
+#[cfg(taskloop_loom)]
 pub(crate) use loom::sync::MutexGuard;
-#[cfg(not(loom))]
+#[cfg(not(taskloop_loom))]
 pub(crate) use std::sync::MutexGuard;

@@ -73,7 +73,7 @@ where
 
     let already = refs.iter().any(|r| r.done() && finished(r));
     let mut waiting: FuturesUnordered<Done> =
-        refs.iter().filter(|r| !r.done()).map(|r| Done { task: r.clone(), key: None }).collect();
+        refs.iter().enumerate().filter(|(_, r)| !r.done()).map(|(i, r)| Done::new(r.clone(), i)).collect();
     if !already && !waiting.is_empty() {
         let mut deadline = timeout.map(|d| Box::pin(tokio::time::sleep(d)));
         poll_fn(|cx| {
@@ -82,7 +82,7 @@ where
             }
             while let Poll::Ready(next) = waiting.poll_next_unpin(cx) {
                 match next {
-                    Some(task) if finished(&task) => return Poll::Ready(Ok(())),
+                    Some(index) if finished(&refs[index]) => return Poll::Ready(Ok(())),
                     Some(_) => {}
                     None => return Poll::Ready(Ok(())),
                 }
@@ -104,22 +104,31 @@ where
     Ok((done, pending))
 }
 
-/// Resolves when a task is done, without reading (retrieving) its outcome or passing a
-/// cancellation on to it.
+/// Resolves to its `index` when the task is done, without reading (retrieving) its outcome
+/// or passing a cancellation on to it: how `wait`, `gather` and `as_completed` wait for many
+/// tasks with one waiter slot each.
 pub(crate) struct Done {
     task: TaskRef,
     key: Option<usize>,
+    pub(crate) index: usize,
+}
+
+impl Done {
+    pub(crate) fn new(task: TaskRef, index: usize) -> Self {
+        Done { task, key: None, index }
+    }
+
+    pub(crate) fn task(&self) -> &TaskRef {
+        &self.task
+    }
 }
 
 impl Future for Done {
-    type Output = TaskRef;
+    type Output = usize;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskRef> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
         let this = &mut *self;
-        match this.task.header().poll_done(&mut this.key, cx) {
-            Poll::Ready(()) => Poll::Ready(this.task.clone()),
-            Poll::Pending => Poll::Pending,
-        }
+        this.task.header().poll_done(&mut this.key, cx).map(|()| this.index)
     }
 }
 

@@ -60,6 +60,7 @@ impl TaskBuilder {
     ///
     /// Outside a running loop, or on a loop that has shut down.
     #[track_caller]
+    #[inline]
     pub fn spawn<F, T, E>(self, fut: F) -> Task<T>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -78,6 +79,7 @@ impl TaskBuilder {
     ///
     /// [`SpawnError::NoRunningLoop`] outside a running loop, [`SpawnError::Closed`] once the
     /// loop has shut down.
+    #[inline]
     pub fn try_spawn<F, T, E>(self, fut: F) -> Result<Task<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -133,6 +135,7 @@ impl TaskBuilder {
 /// # });
 /// ```
 #[track_caller]
+#[inline]
 pub fn create_task<F, T, E>(fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -166,6 +169,7 @@ where
 
 /// Creates the shared state, registers the task with its loop, and hands the harness to
 /// tokio. Must run on a thread inside the loop's tokio runtime.
+#[inline]
 pub(crate) fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,

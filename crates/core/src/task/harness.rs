@@ -45,6 +45,7 @@ pin_project! {
 }
 
 impl<F, T> Harness<F, T> {
+    #[inline]
     pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, body: F) -> Self
     where
         T: Send + 'static,

@@ -87,6 +87,8 @@
 mod builder;
 mod handle;
 mod harness;
+#[cfg(all(test, taskloop_loom))]
+mod loom_models;
 mod task_ref;
 mod waiters;
 

@@ -4,6 +4,8 @@ mod support;
 
 mod callbacks;
 mod cancel;
+mod gather;
+mod group;
 mod loop_run;
 mod races;
 mod registry;

@@ -1,0 +1,366 @@
+//! `timeout`, `timeout_at` and `wait_for`: asyncio's `asyncio.timeout()`,
+//! `asyncio.timeout_at()` and `asyncio.wait_for()` (Python 3.12, where `wait_for` is a
+//! `timeout` block around `await fut`).
+//!
+//! # How a deadline is delivered
+//!
+//! asyncio's `Timeout` schedules a loop callback that calls `task.cancel()` on the task that
+//! entered the block, and on leaving the block turns the resulting `CancelledError` into
+//! `TimeoutError` — unless another cancel request arrived meanwhile, which it can tell
+//! because `task.uncancel()` then leaves more requests than there were on entry.
+//!
+//! [`Timeout`] does the same from inside the task, as a future wrapping the block:
+//!
+//! 1. First poll (asyncio's `__aenter__`): note the current task and its `cancelling()`,
+//!    then poll the body. The body always runs until it first suspends, however short the
+//!    deadline, as in asyncio where the timer callback cannot run before the task yields.
+//! 2. When a poll leaves the body pending and the deadline has passed, the deadline
+//!    *expires* (asyncio's `_on_timeout`): `cancel()` on the current task, and a wake-up so
+//!    the body is polled again and its next cancellation point delivers the request. Nested
+//!    blocks whose deadlines pass together all cancel before the body is polled again, so
+//!    the counts in step 3 come out as in asyncio.
+//! 3. When the body ends after an expiry (asyncio's `__aexit__`): `uncancel()`, and if that
+//!    leaves no more requests than on entry and the body ended cancelled, the outcome is
+//!    `TaskError::Timeout`; otherwise it is whatever the body ended with (a value the body
+//!    returned after absorbing the cancellation, its failure, or a cancellation that came
+//!    from elsewhere).
+//!
+//! A body that completes in the same poll in which the deadline is found to have passed
+//! keeps its value: completion wins over a deadline that has not yet been acted on.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use taskloop_core::{TaskError, TaskRef, current_task};
+use tokio::time::{Instant, Sleep};
+
+use crate::timer::{deadline_after, sleep_target};
+
+/// Limits `fut` to `duration`: asyncio's `async with asyncio.timeout(delay):` around a block.
+///
+/// When the time runs out, the task awaiting the `Timeout` is cancelled, so the block's
+/// cancellation points (`sleep`, awaiting a task, …) see the request; if the block then ends
+/// cancelled, the `Timeout` resolves to `Err(TaskError::Timeout)` and the task is left as it
+/// was ([`uncancel`](taskloop_core::Task::uncancel) withdraws the request). As in asyncio:
+///
+/// - the block is not dropped at the deadline; it is cancelled and awaited, so its clean-up
+///   runs. A block that absorbs the cancellation and returns a value gives that value.
+/// - a cancellation from elsewhere (the task cancelled by someone else, before or after the
+///   deadline) stays a cancellation: `Err(TaskError::Cancelled)`, never `Timeout`.
+/// - nested timeouts compose: only the block whose deadline caused the cancellation turns it
+///   into `Timeout`; an inner block that merely sees an outer deadline's cancellation passes
+///   it on.
+/// - the block runs until it first suspends even with `Duration::ZERO`, so a block that is
+///   ready at once (awaiting a finished task) gives its value.
+///
+/// `fut` is any future (or `IntoFuture`: a `Task`, `&Task`, `TaskRef`) resolving to
+/// `Result<T, E>` with `E: Into<anyhow::Error>`; an error is classified as a task body's
+/// error is (`TaskError::from_body_error`). The clock starts at the first poll. A duration
+/// too long for the clock (`Duration::MAX`) never expires.
+///
+/// # Cancellation
+///
+/// A cancellation point only through `fut`: the deadline, and any cancellation of the
+/// awaiting task, reach the block at its own cancellation points. A block without one (a
+/// foreign future) runs to its end and gives its value; wrap it in
+/// [`cancellable`](taskloop_core::cancellable) to make it stop. Dropping the `Timeout` drops
+/// the block and withdraws a cancel request its deadline made.
+///
+/// # Panics
+///
+/// When first polled outside a taskloop task (asyncio raises `RuntimeError: Timeout should
+/// be used inside a task`): there is no task to cancel.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{sleep, timeout, Runtime, TaskError};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// Runtime::builder().start_paused(true).build()?.run(async {
+///     let slow = timeout(Duration::from_secs(1), async {
+///         sleep(Duration::from_secs(10)).await?;
+///         anyhow::Ok("finished")
+///     });
+///     assert!(matches!(slow.await, Err(TaskError::Timeout)));
+///
+///     let quick = timeout(Duration::from_secs(1), async {
+///         sleep(Duration::from_millis(10)).await?;
+///         anyhow::Ok("finished")
+///     });
+///     assert_eq!(quick.await?, "finished");
+///     anyhow::Ok(())
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn timeout<F, T, E>(duration: Duration, fut: F) -> Timeout<F::IntoFuture>
+where
+    F: IntoFuture<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    Timeout::new(Deadline::After(duration), fut.into_future())
+}
+
+/// [`timeout`] with a deadline instead of a duration: asyncio's `asyncio.timeout_at()`.
+///
+/// `deadline` is a tokio [`Instant`] (re-exported as `taskloop::Instant`); one already past
+/// cancels the block as soon as it first suspends.
+///
+/// # Cancellation
+///
+/// As [`timeout`].
+///
+/// # Panics
+///
+/// When first polled outside a taskloop task.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{sleep, timeout_at, Instant, Runtime};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// Runtime::builder().start_paused(true).build()?.run(async {
+///     let deadline = Instant::now() + Duration::from_secs(5);
+///     let outcome = timeout_at(deadline, sleep(Duration::from_secs(60))).await;
+///     assert!(outcome.unwrap_err().is_timeout());
+///     assert_eq!(Instant::now(), deadline);
+///     anyhow::Ok(())
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn timeout_at<F, T, E>(deadline: Instant, fut: F) -> Timeout<F::IntoFuture>
+where
+    F: IntoFuture<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    Timeout::new(Deadline::At(deadline), fut.into_future())
+}
+
+/// Waits for a task or a future, for at most `duration`: asyncio's `asyncio.wait_for()`
+/// (Python 3.12 and later).
+///
+/// `fut_or_task` is a [`Task`](taskloop_core::Task) (or `&Task`, or `task.join()` for a value
+/// that is not `Clone`), a [`TaskRef`], or any future resolving to `Result<T, E>` with
+/// `E: Into<anyhow::Error>`. It resolves to the task's or future's outcome if that comes in
+/// time. When the time runs out, what it waits on is cancelled and awaited until it ends:
+///
+/// - if it ends cancelled, `wait_for` resolves to `Err(TaskError::Timeout)`;
+/// - if it absorbed the cancellation and returned a value (or failed), that is the outcome,
+///   as in asyncio 3.12.
+///
+/// Cancelling the task that awaits `wait_for` cancels what it waits on, and `wait_for` then
+/// ends with what that ends with (a cancellation, unless it absorbed it). A task that is
+/// already done gives its outcome at once, even with `Duration::ZERO`. A duration too long
+/// for the clock (`Duration::MAX`) never expires.
+///
+/// It is [`timeout`]`(duration, fut_or_task)`, exactly as asyncio 3.12 implements it; a task
+/// is cancelled because awaiting a task passes the awaiting task's cancellation on to it.
+/// Unlike asyncio a plain future is not wrapped in a task: it runs inside the awaiting task,
+/// which asyncio 3.12 also does for a coroutine, and it may borrow. One consequence: with
+/// `Duration::ZERO` a plain future runs until it first suspends (as in `asyncio.timeout(0)`),
+/// where `asyncio.wait_for(coro, 0)` never starts the coroutine. To keep the waited-on task
+/// running past the deadline, wrap it in [`shield`](taskloop_core::shield).
+///
+/// # Cancellation
+///
+/// As [`timeout`]: the deadline and the awaiting task's cancellation reach `fut_or_task`
+/// through its own cancellation points (awaiting a task is one).
+///
+/// # Panics
+///
+/// When first polled outside a taskloop task.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{create_task, sleep, wait_for, Runtime, TaskError};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// Runtime::builder().start_paused(true).build()?.run(async {
+///     let slow = create_task(async {
+///         sleep(Duration::from_secs(3600)).await?;
+///         anyhow::Ok("report")
+///     });
+///     let outcome = wait_for(&slow, Duration::from_secs(1)).await;
+///     assert!(matches!(outcome, Err(TaskError::Timeout)));
+///     assert!(slow.cancelled(), "the time-out cancelled the task and waited for it");
+///
+///     let quick = create_task(async { anyhow::Ok(7) });
+///     assert_eq!(wait_for(quick, Duration::from_secs(1)).await?, 7);
+///     anyhow::Ok(())
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn wait_for<F, T, E>(fut_or_task: F, duration: Duration) -> Timeout<F::IntoFuture>
+where
+    F: IntoFuture<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    timeout(duration, fut_or_task)
+}
+
+#[derive(Debug)]
+enum Deadline {
+    After(Duration),
+    At(Instant),
+}
+
+/// Where a [`Timeout`] is; the names are asyncio's `_State`.
+#[derive(Debug)]
+enum State {
+    /// Not polled yet.
+    Created(Deadline),
+    /// The block runs; its deadline has not passed.
+    Entered { task: TaskRef, cancelling: usize, deadline: Instant },
+    /// The deadline expired: the task was cancelled and owes an `uncancel`.
+    Expiring { task: TaskRef, cancelling: usize },
+    /// The block has ended.
+    Exited,
+}
+
+pin_project! {
+    /// The future returned by [`timeout`], [`timeout_at`] and [`wait_for`]: asyncio's
+    /// `asyncio.Timeout` context manager wrapped around its block.
+    ///
+    /// Resolves to `Result<T, TaskError>`; see [`timeout`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        body: F,
+        #[pin]
+        timer: Option<Sleep>,
+        state: State,
+    }
+
+    impl<F> PinnedDrop for Timeout<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped after expiring but before the block ended: withdraw our request, so the
+            // task is not left cancelling (reaching zero also withdraws it if undelivered).
+            if let State::Expiring { task, .. } = this.project().state {
+                task.uncancel();
+            }
+        }
+    }
+}
+
+impl<F> Timeout<F> {
+    fn new(deadline: Deadline, body: F) -> Self {
+        Timeout { body, timer: None, state: State::Created(deadline) }
+    }
+}
+
+impl<F> fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Created(_) => "created",
+            State::Entered { .. } => "active",
+            State::Expiring { .. } => "expiring",
+            State::Exited => "finished",
+        };
+        let deadline = match &self.state {
+            State::Created(Deadline::At(at)) | State::Entered { deadline: at, .. } => Some(*at),
+            _ => None,
+        };
+        f.debug_struct("Timeout").field("state", &state).field("deadline", &deadline).finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Future for Timeout<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.state {
+            State::Created(deadline) => {
+                let Some(task) = current_task() else {
+                    panic!(
+                        "timeout(), timeout_at() and wait_for() must be awaited inside a taskloop task: \
+                         there is no task to cancel when the time runs out"
+                    );
+                };
+                let deadline = match deadline {
+                    Deadline::After(duration) => deadline_after(*duration),
+                    Deadline::At(at) => *at,
+                };
+                let cancelling = task.cancelling();
+                *this.state = State::Entered { task, cancelling, deadline };
+            }
+            State::Entered { .. } | State::Expiring { .. } => {}
+            State::Exited => panic!("`Timeout` polled after it completed"),
+        }
+
+        if let Poll::Ready(result) = this.body.poll(cx) {
+            let result = result.map_err(|e| TaskError::from_body_error(e.into()));
+            return Poll::Ready(exit(this.state, result));
+        }
+
+        if let State::Entered { deadline, .. } = this.state
+            && poll_deadline(this.timer, *deadline, cx)
+        {
+            expire(this.state);
+            // Poll the body again, for its cancellation points to deliver the request.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+/// Whether `deadline` has passed; if not, the timer is armed to wake the task when it does.
+fn poll_deadline(mut timer: Pin<&mut Option<Sleep>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+    loop {
+        if Instant::now() >= deadline {
+            return true;
+        }
+        let Some(mut sleep) = timer.as_mut().as_pin_mut() else {
+            timer.set(Some(tokio::time::sleep_until(sleep_target(deadline))));
+            continue;
+        };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if sleep.deadline() >= deadline {
+            return true;
+        }
+        // The sleep was capped at the far future and has run out: arm it again.
+        sleep.reset(sleep_target(deadline));
+    }
+}
+
+/// Step 2: cancels the task that entered the block.
+fn expire(state: &mut State) {
+    if let State::Entered { task, cancelling, .. } = std::mem::replace(state, State::Exited) {
+        // Our own task is running (it is polling us), so the request is always accepted.
+        let _accepted = task.cancel();
+        *state = State::Expiring { task, cancelling };
+    }
+}
+
+/// Step 3: the block ended with `result`; decides what the `Timeout` resolves to.
+fn exit<T>(state: &mut State, result: Result<T, TaskError>) -> Result<T, TaskError> {
+    match std::mem::replace(state, State::Exited) {
+        State::Expiring { task, cancelling } => {
+            let remaining = task.uncancel();
+            match result {
+                // No request arrived from elsewhere: this cancellation is ours.
+                Err(TaskError::Cancelled(_)) if remaining <= cancelling => Err(TaskError::Timeout),
+                other => other,
+            }
+        }
+        _ => result,
+    }
+}

@@ -1,0 +1,12 @@
+//! Behaviour tests of taskloop-timing, one binary with a module per feature. Time-based tests
+//! run on the paused clock; the multi-thread ones use short real durations and assert order
+//! only, never timing.
+
+mod support;
+
+mod auto_traits;
+mod delay;
+mod follow_up;
+mod timeout;
+mod timers;
+mod wait_for;

@@ -1,0 +1,396 @@
+//! `timeout` and `timeout_at`: asyncio's `asyncio.timeout()` rules, after CPython's
+//! `Lib/test/test_asyncio/test_timeouts.py`.
+
+use std::future::{Future, poll_fn};
+use std::time::Duration;
+
+use taskloop::{Instant, TaskError, cancellable, create_task, current_task, sleep, timeout, timeout_at};
+
+use crate::on_both_flavours;
+use crate::support::{Log, MS, SEC, ms_since, paused};
+
+fn is_timeout<T: std::fmt::Debug>(outcome: &Result<T, TaskError>) -> bool {
+    matches!(outcome, Err(TaskError::Timeout))
+}
+
+#[test]
+fn a_block_that_overruns_is_cancelled_and_the_timeout_says_timeout() {
+    paused(async {
+        // test_timeout_basic and test_waiter_cancelled.
+        let log = Log::default();
+        let sink = log.clone();
+        let start = Instant::now();
+        let outcome = timeout(10 * MS, async move {
+            if let Err(c) = sleep(10 * SEC).await {
+                sink.push(format!("block saw {c} at {}ms", ms_since(start)));
+                return Err(c.into());
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        assert!(is_timeout(&outcome), "{outcome:?}");
+        log.check(&["block saw cancelled at 10ms"]);
+        let me = current_task().unwrap();
+        assert_eq!(me.cancelling(), 0, "the task is not left cancelling");
+        sleep(MS).await?; // and nothing is left pending
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_block_that_ends_in_time_gives_its_value() {
+    paused(async {
+        // test_timeout_not_called.
+        let start = Instant::now();
+        let value = timeout(10 * SEC, async {
+            sleep(10 * MS).await?;
+            anyhow::Ok("value")
+        })
+        .await?;
+        assert_eq!(value, "value");
+        assert_eq!(ms_since(start), 10);
+        sleep(20 * SEC).await?; // the deadline is gone with the block
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn timeout_at_times_out_at_the_deadline() {
+    paused(async {
+        // test_timeout_at_basic.
+        let deadline = Instant::now() + 10 * MS;
+        let outcome = timeout_at(deadline, sleep(10 * SEC)).await;
+        assert!(is_timeout(&outcome));
+        assert_eq!(Instant::now(), deadline);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_zero_timeout_cancels_the_block_at_its_first_suspension() {
+    paused(async {
+        // test_timeout_zero, test_timeout_zero_sleep_zero, test_timeout_in_the_past_sleep_zero.
+        let start = Instant::now();
+        assert!(is_timeout(&timeout(Duration::ZERO, sleep(10 * SEC)).await));
+        assert!(is_timeout(&timeout(Duration::ZERO, sleep(Duration::ZERO)).await));
+        sleep(SEC).await?;
+        assert!(is_timeout(&timeout_at(start, sleep(Duration::ZERO)).await), "a deadline in the past");
+        assert_eq!(ms_since(start), 1000, "no time passed in the blocks");
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_block_ready_at_once_gives_its_value_even_with_a_zero_timeout() {
+    paused(async {
+        assert_eq!(timeout(Duration::ZERO, async { anyhow::Ok(5) }).await?, 5);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_failure_of_the_block_passes_through() {
+    paused(async {
+        // test_foreign_exception_passed.
+        let outcome = timeout(10 * MS, async { anyhow::bail!("KeyError") as anyhow::Result<()> }).await;
+        assert_eq!(outcome.unwrap_err().to_string(), "KeyError");
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_failure_raised_while_handling_the_timeout_passes_through() {
+    paused(async {
+        // test_foreign_exception_on_timeout.
+        let outcome = timeout(10 * MS, async {
+            let _ = sleep(SEC).await;
+            anyhow::bail!("ZeroDivisionError") as anyhow::Result<()>
+        })
+        .await;
+        match outcome {
+            Err(TaskError::Failed(e)) => assert_eq!(e.to_string(), "ZeroDivisionError"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_block_that_absorbs_the_cancellation_gives_its_value_and_the_task_is_not_left_cancelling() {
+    paused(async {
+        let value = timeout(10 * MS, async {
+            match sleep(SEC).await {
+                Err(_) => anyhow::Ok("absorbed"),
+                Ok(()) => anyhow::Ok("slept"),
+            }
+        })
+        .await?;
+        assert_eq!(value, "absorbed");
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        sleep(MS).await?;
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_cancel_from_elsewhere_before_the_deadline_stays_a_cancellation() {
+    paused(async {
+        // test_foreign_cancel_doesnt_timeout_if_not_expired.
+        let task = create_task(async {
+            timeout(10 * SEC, async {
+                current_task().unwrap().cancel_with("foreign");
+                sleep(10 * SEC).await?;
+                anyhow::Ok(())
+            })
+            .await?;
+            anyhow::Ok(())
+        });
+        let outcome = (&task).await;
+        assert_eq!(outcome.unwrap_err().cancel_message(), Some("foreign"));
+        assert!(task.cancelled());
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_cancel_from_elsewhere_after_the_deadline_stays_a_cancellation() {
+    paused(async {
+        // The deadline's cancellation is caught; then someone else cancels the task: on exit
+        // there are more requests than on entry, so this is not the timeout's to convert.
+        let task = create_task(async {
+            timeout(10 * MS, async {
+                let _ = sleep(SEC).await; // the deadline's cancellation, caught
+                current_task().unwrap().cancel_with("foreign");
+                sleep(SEC).await?;
+                anyhow::Ok(())
+            })
+            .await?;
+            anyhow::Ok(())
+        });
+        let outcome = (&task).await;
+        assert_eq!(outcome.unwrap_err().cancel_message(), Some("foreign"));
+        assert_eq!(task.cancelling(), 1, "the foreign request is still counted");
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_task_running_an_expired_timeout_is_not_cancelled() {
+    paused(async {
+        // test_outer_task_is_not_cancelled.
+        let task = create_task(async {
+            let outcome = timeout(MS, sleep(10 * SEC)).await;
+            anyhow::ensure!(is_timeout(&outcome), "expected a time-out, got {outcome:?}");
+            anyhow::Ok(())
+        });
+        (&task).await?;
+        assert!(task.done() && !task.cancelled());
+        assert_eq!(task.cancelling(), 0);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn nested_timeouts_with_one_deadline_time_out_only_the_outer_block() {
+    paused(async {
+        // test_nested_timeouts: the inner block sees the cancellation and passes it on.
+        let log = Log::default();
+        let sink = log.clone();
+        let deadline = Instant::now() + 10 * MS;
+        let outer = timeout_at(deadline, async move {
+            let inner = timeout_at(deadline, sleep(10 * SEC)).await;
+            sink.push(format!("inner: {inner:?}"));
+            inner?;
+            anyhow::Ok(())
+        })
+        .await;
+        assert!(is_timeout(&outer), "{outer:?}");
+        log.check(&["inner: Err(Cancelled)"]);
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn nested_zero_timeouts_time_out_only_the_outer_block() {
+    paused(async {
+        let log = Log::default();
+        let sink = log.clone();
+        let outer = timeout(Duration::ZERO, async move {
+            let inner = timeout(Duration::ZERO, sleep(10 * SEC)).await;
+            sink.push(format!("inner: {inner:?}"));
+            inner?;
+            anyhow::Ok(())
+        })
+        .await;
+        assert!(is_timeout(&outer), "{outer:?}");
+        log.check(&["inner: Err(Cancelled)"]);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn an_outer_timeout_interrupts_work_after_an_inner_one_timed_out() {
+    paused(async {
+        // test_nested_timeouts_loop_busy.
+        let log = Log::default();
+        let sink = log.clone();
+        let start = Instant::now();
+        let outer = timeout(100 * MS, async move {
+            let inner = timeout(10 * MS, sleep(SEC)).await;
+            sink.push(format!("inner: {inner:?} at {}ms", ms_since(start)));
+            sleep(10 * SEC).await?;
+            anyhow::Ok(())
+        })
+        .await;
+        assert!(is_timeout(&outer));
+        log.check(&["inner: Err(Timeout) at 10ms"]);
+        assert_eq!(ms_since(start), 100);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_timeout_inside_clean_up_after_a_timeout_times_out_on_its_own() {
+    paused(async {
+        // test_nested_timeout_in_finally.
+        let log = Log::default();
+        let sink = log.clone();
+        let outer = timeout(10 * MS, async move {
+            let first = sleep(SEC).await;
+            let clean_up = timeout(10 * MS, sleep(10 * SEC)).await;
+            sink.push(format!("clean-up: {clean_up:?}"));
+            first?;
+            anyhow::Ok(())
+        })
+        .await;
+        assert!(is_timeout(&outer));
+        log.check(&["clean-up: Err(Timeout)"]);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_timeout_after_a_caught_cancellation_still_times_out() {
+    paused(async {
+        // test_timeout_after_cancellation: the task was cancelled and caught it without
+        // uncancel(); the timeout in its clean-up still reports a time-out.
+        let task = create_task(async {
+            current_task().unwrap().cancel();
+            let _ = sleep(SEC).await;
+            let clean_up = timeout(Duration::ZERO, sleep(SEC)).await;
+            anyhow::Ok(is_timeout(&clean_up))
+        });
+        assert!(task.await?);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_cancel_inside_a_timeout_after_a_caught_cancellation_is_a_cancellation() {
+    paused(async {
+        // test_cancel_in_timeout_after_cancellation.
+        let task = create_task(async {
+            current_task().unwrap().cancel();
+            let _ = sleep(SEC).await;
+            let clean_up = timeout(SEC, async {
+                current_task().unwrap().cancel();
+                sleep(2 * SEC).await?;
+                anyhow::Ok(())
+            })
+            .await;
+            anyhow::Ok(clean_up.unwrap_err().is_cancelled())
+        });
+        assert!(task.await?);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_block_without_cancellation_points_runs_to_its_end_and_gives_its_value() {
+    paused(async {
+        let start = Instant::now();
+        // A foreign future: the deadline's request is never delivered, then withdrawn.
+        let foreign = async {
+            tokio::time::sleep(50 * MS).await;
+            anyhow::Ok("foreign value")
+        };
+        assert_eq!(timeout(10 * MS, foreign).await?, "foreign value");
+        assert_eq!(ms_since(start), 50);
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        sleep(MS).await?; // the undelivered request was withdrawn
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn dropping_an_expired_timeout_withdraws_its_cancel_request() {
+    paused(async {
+        let mut block = Box::pin(timeout(10 * MS, std::future::pending::<anyhow::Result<()>>()));
+        let mut until = Box::pin(tokio::time::sleep(20 * MS));
+        poll_fn(|cx| {
+            assert!(block.as_mut().poll(cx).is_pending());
+            until.as_mut().poll(cx)
+        })
+        .await;
+        let me = current_task().unwrap();
+        assert_eq!(me.cancelling(), 1, "expired: the task was cancelled");
+        drop(block);
+        assert_eq!(me.cancelling(), 0);
+        sleep(MS).await?; // the undelivered request went with it
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_timeout_of_duration_max_never_expires() {
+    paused(async {
+        let value = timeout(Duration::MAX, async {
+            sleep(Duration::from_secs(86_400 * 365)).await?;
+            anyhow::Ok("a year later")
+        })
+        .await?;
+        assert_eq!(value, "a year later");
+        let far = Instant::now() + Duration::from_secs(u64::MAX / 4);
+        assert_eq!(timeout_at(far, async { anyhow::Ok(1) }).await?, 1);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+on_both_flavours! {
+    fn a_timeout_cancels_a_foreign_future_made_cancellable() {
+        let outcome = timeout(Duration::from_millis(20), cancellable(std::future::pending::<()>())).await;
+        assert!(is_timeout(&outcome), "{outcome:?}");
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        anyhow::Ok(())
+    }
+}
+
+#[test]
+#[should_panic(expected = "must be awaited inside a taskloop task")]
+fn a_timeout_awaited_outside_a_task_panics_saying_so() {
+    // test_timeout_without_task.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let _ = rt.block_on(timeout(SEC, async { anyhow::Ok(()) }));
+}
