@@ -6,6 +6,7 @@ use std::time::Duration;
 
 const PAIRS: &[(&str, &str)] = &[
     ("spawn_await", "taskloop"),
+    ("spawn_await", "taskloop_eager"),
     ("spawn_await", "tokio"),
     ("cancel_many", "taskloop"),
     ("cancel_many", "tokio"),
@@ -31,6 +32,12 @@ fn main() -> anyhow::Result<()> {
         ("spawn_await", "taskloop") => taskloop(async move {
             for _ in 0..n {
                 taskloop::create_task(async { anyhow::Ok(()) }).await?;
+            }
+            anyhow::Ok(())
+        }),
+        ("spawn_await", "taskloop_eager") => taskloop(async move {
+            for _ in 0..n {
+                taskloop::create_eager_task(async { anyhow::Ok(()) }).await?;
             }
             anyhow::Ok(())
         }),

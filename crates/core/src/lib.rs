@@ -46,7 +46,7 @@ pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_
 pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};
 pub use group::{GroupJoin, TaskGroup};
 pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, loop_state, run, set_exception_handler};
-pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_task, try_create_task};
+pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_eager_task, create_task, try_create_task};
 pub use taskloop_callbacks::CallbackId;
 pub use taskloop_cancel::{Cancelled, cancellable, shield};
 pub use time::{Sleep, YieldNow, sleep, yield_now};

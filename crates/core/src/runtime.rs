@@ -32,6 +32,8 @@ pub(crate) struct LoopShared {
     /// Tasks may run on several threads: a task created inside another is held back until its
     /// creator suspends (see `Header::open_gate`), as on one thread it would be by itself.
     pub(crate) multi_thread: bool,
+    /// `create_task` runs a task's first step at once (`Builder::eager_tasks`).
+    pub(crate) eager_tasks: bool,
     /// Per-loop state of crates built on the loop; see [`loop_state`].
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The default executor, shut down at the end of `run`; see `executor.rs`.
@@ -57,9 +59,10 @@ struct Job {
 }
 
 impl LoopShared {
-    pub(crate) fn new(shards: usize, multi_thread: bool) -> Self {
+    pub(crate) fn new(shards: usize, multi_thread: bool, eager_tasks: bool) -> Self {
         LoopShared {
             multi_thread,
+            eager_tasks,
             registry: Registry::new(shards),
             queue: Mutex::new(Queue { jobs: VecDeque::new(), runner: None, closing: false, stopped: false }),
             handler: std::sync::Mutex::new(None),
@@ -408,6 +411,7 @@ impl Registry {
 pub struct Builder {
     worker_threads: Option<usize>,
     start_paused: bool,
+    eager_tasks: bool,
     /// `default_executor` and `shutdown_timeout`, set by the methods in `executor.rs`.
     pub(crate) executor: crate::executor::ExecutorConfig,
 }
@@ -433,6 +437,14 @@ impl Builder {
         self
     }
 
+    /// Makes every task of the loop eager (asyncio's `loop.set_task_factory(eager_task_factory)`):
+    /// `create_task` runs the task's first step at once; see [`TaskBuilder::eager`](crate::TaskBuilder::eager).
+    /// The main task itself starts as usual. `TaskBuilder::eager(false)` opts a task out.
+    pub fn eager_tasks(&mut self, eager: bool) -> &mut Self {
+        self.eager_tasks = eager;
+        self
+    }
+
     /// Builds the loop.
     ///
     /// # Errors
@@ -440,7 +452,8 @@ impl Builder {
     /// `worker_threads(0)`, paused time on a multi-thread loop, or tokio failing to start.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
-        let shared = Arc::new(LoopShared::new(self.worker_threads.map_or(1, |n| n * 4), self.worker_threads.is_some()));
+        let shards = self.worker_threads.map_or(1, |n| n * 4);
+        let shared = Arc::new(LoopShared::new(shards, self.worker_threads.is_some(), self.eager_tasks));
         shared.executor.configure(&self.executor);
         let mut tokio = match self.worker_threads {
             None => tokio::runtime::Builder::new_current_thread(),
@@ -517,7 +530,7 @@ impl Runtime {
         let _on_this_thread = context::enter_loop(shared.clone());
         let outcome = tokio.block_on(async {
             let runner = tokio::spawn(shared.clone().run_callbacks());
-            let main = spawn_on(shared.clone(), None, fut);
+            let main = spawn_on(shared.clone(), None, fut, false);
             let outcome = main.join().await;
             cancel_leftovers(&shared).await;
             shared.closed.store(true, Ordering::Release);

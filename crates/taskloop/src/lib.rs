@@ -47,8 +47,8 @@
 #[doc(inline)]
 pub use taskloop_core::{
     Builder, CallbackId, Cancelled, ExceptionContext, Handle, Join, ReturnWhen, Runtime, Sleep, SpawnError, Task,
-    TaskBuilder, TaskError, TaskId, TaskRef, YieldNow, all_tasks, call_soon, cancellable, create_task, current_task,
-    run, set_exception_handler, shield, sleep, try_create_task, wait, yield_now,
+    TaskBuilder, TaskError, TaskId, TaskRef, YieldNow, all_tasks, call_soon, cancellable, create_eager_task,
+    create_task, current_task, run, set_exception_handler, shield, sleep, try_create_task, wait, yield_now,
 };
 
 #[doc(inline)]

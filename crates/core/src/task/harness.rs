@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
@@ -91,12 +91,14 @@ where
         }
 
         let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
+        let multi_thread = header.loop_.multi_thread;
+        let born = if multi_thread { context::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
         taskloop_cancel::swap(this.scope);
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         taskloop_cancel::swap(this.scope);
-        if header.loop_.multi_thread {
-            context::release_born();
+        if multi_thread {
+            context::release_born_since(born);
         }
         let result = match polled {
             Ok(Poll::Pending) => {
@@ -118,6 +120,25 @@ where
         finish(this.shared, this.key, this.body, result);
         *this.finished = true;
         Poll::Ready(())
+    }
+}
+
+impl<F, T, E> Harness<F, T>
+where
+    F: Future<Output = Result<T, E>> + Unpin,
+    E: Into<anyhow::Error>,
+{
+    /// An eager task's first step: one poll inside `create_task`, with `waker` (which forwards
+    /// to the task's tokio waker once there is one). Returns whether the task finished; if
+    /// not, the caller hands the harness to tokio, whose first poll registers its own waker.
+    /// `F` is a boxed body (`Unpin`), so moving the harness after this poll is sound.
+    pub(crate) fn poll_eagerly(&mut self, waker: &Waker) -> bool {
+        // Marked suspended for this poll, so the forwarding waker is never registered as the
+        // task's waker (invariant 6 holds from tokio's first poll on).
+        self.suspended = true;
+        let done = Pin::new(&mut *self).poll(&mut Context::from_waker(waker)).is_ready();
+        self.suspended = false;
+        done
     }
 }
 

@@ -57,7 +57,8 @@
 //!    another waiter while its owner still holds it.
 //! 5. The harness is the only one to poll or drop the body, and it drops the body *before*
 //!    the completing transition: a body's `Drop` guards have run when an awaiter sees the outcome.
-//! 6. The harness is polled only by tokio, whose waker for a task is the same on every poll,
+//! 6. The harness is polled only by tokio (after an eager task's first step, which `create_task`
+//!    polls inline with a forwarding waker that is never registered), whose waker for a task is the same on every poll,
 //!    so registering it once (when the body first suspends) is enough for `cancel()`/`abort()`
 //!    to reach the task. A request made before that finds no waker; the registration
 //!    re-checks for one under the lock and has the harness poll again.
@@ -79,6 +80,9 @@
 //!   registering, so it is either drained and woken, or sees `Done` and returns.
 //! - cancel before first poll: the harness's first transition takes the request and the task
 //!   ends cancelled without polling the body.
+//! - eager first step × wake-ups: a waker the body registered during the step forwards to
+//!   the task's tokio waker once registered; a wake before that sets `eager_woken`, and the
+//!   harness's first tokio poll (which spawning schedules anyway) re-polls. None is lost.
 //! - first poll × creator still running (multi-thread loop): the task is Gated; its harness
 //!   parks with its waker registered, and `open_gate` (called by the creator's harness when the
 //!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
@@ -93,7 +97,7 @@ mod task_ref;
 mod waiters;
 
 pub(crate) use builder::spawn_on;
-pub use builder::{SpawnError, TaskBuilder, create_task, try_create_task};
+pub use builder::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
 pub use handle::{Join, Task};
 pub(crate) use harness::Harness;
 pub use task_ref::{TaskId, TaskRef};
@@ -152,6 +156,9 @@ pub(crate) struct Header {
 struct State {
     cancel: CancelState,
     task_waker: Option<Waker>,
+    /// An eager task was woken through its forwarding waker before tokio's waker was
+    /// registered: the harness must poll again (see `wake_from_eager_step`).
+    eager_woken: bool,
     waiters: Waiters,
     callbacks: CallbackList<DoneCallback>,
     name: Option<Arc<str>>,
@@ -176,6 +183,18 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
 
     fn owner(self: Arc<Self>) -> Option<Box<dyn std::any::Any + Send>> {
         Some(Box::new(TaskRef::from_arc(self)))
+    }
+}
+
+/// The waker an eager task's body sees during its first step, before the task has a tokio
+/// waker: it forwards to that waker once the harness registers it.
+impl<T: Send + 'static> std::task::Wake for Shared<T> {
+    fn wake(self: Arc<Self>) {
+        self.header.wake_from_eager_step();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.header.wake_from_eager_step();
     }
 }
 
@@ -243,6 +262,7 @@ impl Header {
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
+                eager_woken: false,
                 waiters: Waiters::new(),
                 callbacks: CallbackList::new(),
                 name,
@@ -396,7 +416,24 @@ impl Header {
     pub(crate) fn transition_to_suspended(&self, waker: &Waker) -> Suspend {
         let mut st = lock(&self.state);
         st.task_waker = Some(waker.clone());
-        if self.flags() & (CANCEL_PENDING | ABORT) != 0 { Suspend::Repoll } else { Suspend::Park }
+        let woken_early = std::mem::take(&mut st.eager_woken);
+        if woken_early || self.flags() & (CANCEL_PENDING | ABORT) != 0 { Suspend::Repoll } else { Suspend::Park }
+    }
+
+    /// A waker handed to an eager task's body during its first step fired: wake the task
+    /// through tokio's waker if it is registered, else remember it for the harness's first
+    /// tokio poll (which also happens anyway, since spawning schedules the task).
+    fn wake_from_eager_step(&self) {
+        let waker = {
+            let mut st = lock(&self.state);
+            if st.task_waker.is_none() {
+                st.eager_woken = true;
+            }
+            st.task_waker.clone()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Completion: decides the final outcome (a request never delivered turns an `Ok` into a

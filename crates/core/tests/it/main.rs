@@ -4,6 +4,7 @@ mod support;
 
 mod callbacks;
 mod cancel;
+mod eager;
 mod gather;
 mod group;
 mod loop_run;
