@@ -14,6 +14,9 @@ const PAIRS: &[(&str, &str)] = &[
     ("done_callbacks", "tokio"),
     ("sleep_many", "taskloop"),
     ("sleep_many", "tokio"),
+    ("fanout", "taskloop"),
+    ("fanout", "taskloop_eager"),
+    ("fanout", "tokio"),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -135,6 +138,24 @@ fn main() -> anyhow::Result<()> {
             let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(tokio::time::sleep(Duration::from_millis(1)))).collect();
             for t in tasks {
                 t.await.expect("sleeper");
+            }
+        }),
+        ("fanout", "taskloop" | "taskloop_eager") => {
+            let eager = imp == "taskloop_eager";
+            taskloop(async move {
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| taskloop::TaskBuilder::new().eager(eager).spawn(async move { anyhow::Ok(i) }))
+                    .collect();
+                for t in tasks {
+                    t.await?;
+                }
+                anyhow::Ok(())
+            })
+        }
+        ("fanout", "tokio") => tokio_main(async move {
+            let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+            for t in tasks {
+                t.await.expect("task");
             }
         }),
         _ => anyhow::bail!("unknown pair {workload} {imp}; see icount --list"),

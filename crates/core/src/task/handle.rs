@@ -55,11 +55,13 @@ pub struct Task<T> {
     pub(super) shared: Arc<Shared<T>>,
     /// This handle's waiter slot while it is being awaited.
     waiter: Option<usize>,
+    /// This handle, polled as a future, has yielded the outcome (`FusedFuture`).
+    yielded: bool,
 }
 
 impl<T> Task<T> {
     pub(super) fn from_shared(shared: Arc<Shared<T>>) -> Self {
-        Task { shared, waiter: None }
+        Task { shared, waiter: None, yielded: false }
     }
 
     /// asyncio's `Task.cancel()`: asks the task to stop; `false` if it is already done.
@@ -188,12 +190,12 @@ impl<T> Task<T> {
         Join { task: self }
     }
 
-    fn poll_outcome(&mut self, cx: &mut Context<'_>, take: bool) -> Poll<Result<T, TaskError>>
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>>
     where
         T: Clone,
     {
         let outcome = ready!(self.shared.header.poll_await(&mut self.waiter, cx));
-        Poll::Ready(outcome.and_then(|()| self.read_value(take, T::clone)))
+        Poll::Ready(outcome.and_then(|()| self.read_value(false, T::clone)))
     }
 
     fn read_value(&self, take: bool, clone: impl FnOnce(&T) -> T) -> Result<T, TaskError> {
@@ -237,7 +239,18 @@ impl<T: Clone> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.poll_outcome(cx, false)
+        let outcome = ready!(self.poll_outcome(cx));
+        self.yielded = true;
+        Poll::Ready(outcome)
+    }
+}
+
+/// A handle is terminated once it has yielded the outcome as a future, so `futures::select!`
+/// does not poll it again; polling it anyway yields the same outcome again. Await a clone
+/// (`(&task).await`) to read the outcome once more.
+impl<T: Clone> futures::future::FusedFuture for Task<T> {
+    fn is_terminated(&self) -> bool {
+        self.yielded
     }
 }
 

@@ -66,11 +66,13 @@ pub struct TaskRef {
     task: Arc<dyn AnyTask>,
     /// This handle's waiter slot while it is being awaited.
     waiter: Option<usize>,
+    /// This handle, polled as a future, has yielded the outcome (`FusedFuture`).
+    yielded: bool,
 }
 
 impl TaskRef {
     pub(crate) fn from_arc(task: Arc<dyn AnyTask>) -> TaskRef {
-        TaskRef { task, waiter: None }
+        TaskRef { task, waiter: None, yielded: false }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -162,7 +164,16 @@ impl Future for TaskRef {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        this.task.header().poll_await(&mut this.waiter, cx)
+        let outcome = std::task::ready!(this.task.header().poll_await(&mut this.waiter, cx));
+        this.yielded = true;
+        Poll::Ready(outcome)
+    }
+}
+
+/// Terminated once it has yielded the outcome as a future; see `Task`'s `FusedFuture`.
+impl futures::future::FusedFuture for TaskRef {
+    fn is_terminated(&self) -> bool {
+        self.yielded
     }
 }
 

@@ -177,3 +177,24 @@ fn a_failure_that_was_read_or_a_cancellation_is_not_reported() {
     })
     .unwrap();
 }
+
+on_both_flavours! {
+    fn tasks_work_with_join_all_and_futures_unordered_and_fuse_after_yielding() {
+        use futures::future::{FusedFuture, join_all};
+        use futures::stream::{FuturesUnordered, StreamExt};
+
+        let tasks: Vec<_> = (0..5u32).map(|i| create_task(async move { anyhow::Ok(i * 2) })).collect();
+        let values: Vec<u32> = join_all(tasks.iter().cloned()).await.into_iter().collect::<Result<_, _>>()?;
+        assert_eq!(values, [0, 2, 4, 6, 8]);
+
+        let refs: FuturesUnordered<_> = tasks.iter().map(|t| t.as_task_ref()).collect();
+        assert_eq!(refs.collect::<Vec<_>>().await.len(), 5);
+
+        let mut handle = tasks[0].clone();
+        assert!(!handle.is_terminated());
+        (&mut handle).await?;
+        assert!(handle.is_terminated(), "fused once it has yielded");
+        assert!(!tasks[0].clone().is_terminated(), "a fresh clone can be awaited again");
+        anyhow::Ok(())
+    }
+}
