@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::Waker;
 
-use super::{Harness, Shared, Task, TaskRef};
+use super::{Harness, Header, Shared, Task, TaskRef};
 use crate::context;
 use crate::runtime::LoopShared;
 
@@ -112,6 +112,7 @@ impl TaskBuilder {
     ///
     /// [`SpawnError::NoRunningLoop`] outside a running loop, [`SpawnError::Closed`] once the
     /// loop has shut down.
+    #[track_caller]
     #[inline]
     pub fn try_spawn<F, T, E>(self, fut: F) -> Result<Task<T>, SpawnError>
     where
@@ -210,6 +211,7 @@ where
 /// let outside = taskloop::try_create_task(async { anyhow::Ok(()) });
 /// assert_eq!(outside.unwrap_err(), taskloop::SpawnError::NoRunningLoop);
 /// ```
+#[track_caller]
 pub fn try_create_task<F, T, E>(fut: F) -> Result<Task<T>, SpawnError>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -222,6 +224,7 @@ where
 /// Creates the shared state, registers the task with its loop, and hands the harness to
 /// tokio, after running its first step inline if `eager`. Must run on a thread inside the
 /// loop's tokio runtime.
+#[track_caller]
 #[inline]
 pub(crate) fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
 where
@@ -237,7 +240,7 @@ where
     let gated = loop_.multi_thread && context::in_task();
     let shared = Arc::new(Shared::new(loop_, name, gated));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
-    tokio::spawn(Harness::new(shared.clone(), key, fut));
+    tokio::spawn(Harness::new(shared.clone(), key, task_span(&shared.header), fut));
     if gated {
         context::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
     }
@@ -246,6 +249,7 @@ where
 
 /// An eager task: the body is boxed (so the harness may move to tokio after being polled), its
 /// first step runs here, and tokio sees it only if it suspends.
+#[track_caller]
 fn spawn_eager<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -254,10 +258,31 @@ where
 {
     let shared = Arc::new(Shared::new(loop_, name, false));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
-    let mut harness = Harness::new(shared.clone(), key, Box::pin(fut));
+    let mut harness = Harness::new(shared.clone(), key, task_span(&shared.header), Box::pin(fut));
     let forwarding = Waker::from(shared.clone());
     if !harness.poll_eagerly(&forwarding) {
         tokio::spawn(harness);
     }
     Task::from_shared(shared)
+}
+
+/// The task's span, as tokio names its own (`runtime.spawn`): target `taskloop::task`, the
+/// task's id and name, where it was created, and a `follows_from` link to the span of its
+/// creator. Nothing is formatted unless a subscriber enables the span.
+#[track_caller]
+fn task_span(header: &Header) -> tracing::Span {
+    let location = std::panic::Location::caller();
+    let span = tracing::trace_span!(
+        target: "taskloop::task",
+        "task",
+        task.id = %header.id(),
+        task.name = %header.name(),
+        loc.file = location.file(),
+        loc.line = location.line(),
+        loc.col = location.column(),
+    );
+    if !span.is_disabled() {
+        span.follows_from(tracing::Span::current());
+    }
+    span
 }

@@ -24,6 +24,9 @@ pin_project! {
         // of the body and back, so a poll costs no reference counting.
         scope: ScopeSlot,
         key: RegistryKey,
+        // The task's tracing span, entered around each poll (disabled, and nearly free, when
+        // no subscriber wants it).
+        span: tracing::Span,
         started: bool,
         suspended: bool,
         finished: bool,
@@ -46,7 +49,7 @@ pin_project! {
 
 impl<F, T> Harness<F, T> {
     #[inline]
-    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, body: F) -> Self
+    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, span: tracing::Span, body: F) -> Self
     where
         T: Send + 'static,
     {
@@ -55,6 +58,7 @@ impl<F, T> Harness<F, T> {
             shared,
             scope: ScopeSlot::new(scope),
             key,
+            span,
             started: false,
             suspended: false,
             finished: false,
@@ -94,9 +98,11 @@ where
         let multi_thread = header.loop_.multi_thread;
         let born = if multi_thread { context::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
+        let entered = this.span.enter();
         taskloop_cancel::swap(this.scope);
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         taskloop_cancel::swap(this.scope);
+        drop(entered);
         if multi_thread {
             context::release_born_since(born);
         }
@@ -166,6 +172,9 @@ fn finish<F, T>(
             Some(TaskError::from_panic(&*payload)),
             None,
         ));
+    }
+    if let Err(TaskError::Cancelled(cancelled)) = &result {
+        tracing::debug!(target: "taskloop::task", task_id = %header.id(), "task ended cancelled ({cancelled})");
     }
     let (completion, discarded) = header.transition_to_done(result, &shared.value);
     drop(discarded);

@@ -323,6 +323,7 @@ impl Header {
 
     /// `cancel()`: returns whether the request was accepted, and wakes the task if so.
     pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
+        tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested ({:?})", message.as_deref());
         match self.transition_to_cancel_requested(message) {
             CancelRequest::Refused => false,
             CancelRequest::Accepted(waker) => {

@@ -11,3 +11,4 @@ mod loop_run;
 mod races;
 mod registry;
 mod result;
+mod spans;
