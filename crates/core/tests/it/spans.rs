@@ -7,10 +7,13 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-/// Records spans (name, target, fields) and follows_from links.
+/// A recorded span: name, target, and its fields as (name, value).
+type SpanRecord = (String, String, Vec<(String, String)>);
+
+/// Records spans and follows_from links.
 #[derive(Clone, Default)]
 struct Recorder {
-    spans: Arc<Mutex<Vec<(String, String, Vec<(String, String)>)>>>,
+    spans: Arc<Mutex<Vec<SpanRecord>>>,
     follows: Arc<Mutex<Vec<(u64, u64)>>>,
     next: Arc<Mutex<u64>>,
     /// Entered spans (the loop is single-threaded here), for `Span::current()`.
@@ -85,9 +88,7 @@ fn every_task_gets_a_span_with_its_id_name_and_where_it_was_created_following_it
     });
     let (parent_id, child_id) = ids;
     let spans = recorder.spans.lock().unwrap().clone();
-    let field = |span: &(String, String, Vec<(String, String)>), name: &str| {
-        span.2.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    };
+    let field = |span: &SpanRecord, name: &str| span.2.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let task_spans: Vec<_> = spans.iter().filter(|s| s.0 == "task" && s.1 == "taskloop::task").collect();
     let parent_span = task_spans.iter().position(|s| field(s, "task.id") == Some(parent_id.to_string())).unwrap();
     let child_span = task_spans.iter().position(|s| field(s, "task.id") == Some(child_id.to_string())).unwrap();
