@@ -341,8 +341,10 @@ pub fn call_soon(f: impl FnOnce() + Send + 'static) -> Handle {
 /// Where a task sits in the registry, so it can remove itself when done.
 #[derive(Debug)]
 pub(crate) struct RegistryKey {
-    shard: usize,
-    key: usize,
+    // u32s: this lives in every task's harness, and neither a shard count nor a number of
+    // live tasks reaches 2^32.
+    shard: u32,
+    key: u32,
 }
 
 /// The loop's live tasks, for `all_tasks()`: sharded so that spawns and completions on
@@ -372,12 +374,12 @@ impl Registry {
     pub(crate) fn insert(&self, task: TaskRef) -> RegistryKey {
         let shard = self.home_shard();
         let key = lock_std(&self.shards[shard]).insert(task);
-        RegistryKey { shard, key }
+        RegistryKey { shard: shard as u32, key: u32::try_from(key).expect("fewer than 2^32 live tasks") }
     }
 
     /// Removes the task and returns its registry handle, for the caller to drop unlocked.
     pub(crate) fn remove(&self, key: &RegistryKey) -> Option<TaskRef> {
-        lock_std(&self.shards[key.shard]).try_remove(key.key)
+        lock_std(&self.shards[key.shard as usize]).try_remove(key.key as usize)
     }
 
     /// Every registered task that is not done.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::TaskError;
-use crate::task::TaskRef;
+use crate::task::{TaskRef, WaiterKey};
 
 /// When [`wait`] returns: asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,7 +109,7 @@ where
 /// tasks with one waiter slot each.
 pub(crate) struct Done {
     task: TaskRef,
-    key: Option<usize>,
+    key: WaiterKey,
     pub(crate) index: usize,
 }
 

@@ -270,7 +270,7 @@ where
 /// task's id and name, where it was created, and a `follows_from` link to the span of its
 /// creator. Nothing is formatted unless a subscriber enables the span.
 #[track_caller]
-fn task_span(header: &Header) -> tracing::Span {
+fn task_span(header: &Header) -> Option<Box<tracing::Span>> {
     let location = std::panic::Location::caller();
     let span = tracing::trace_span!(
         target: "taskloop::task",
@@ -281,8 +281,9 @@ fn task_span(header: &Header) -> tracing::Span {
         loc.line = location.line(),
         loc.col = location.column(),
     );
-    if !span.is_disabled() {
-        span.follows_from(tracing::Span::current());
+    if span.is_disabled() {
+        return None;
     }
-    span
+    span.follows_from(tracing::Span::current());
+    Some(Box::new(span))
 }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use taskloop_callbacks::CallbackId;
 
-use super::{Shared, TaskId, TaskRef};
+use super::{Shared, TaskId, TaskRef, WaiterKey};
 use crate::error::TaskError;
 use crate::sync::lock;
 
@@ -54,7 +54,7 @@ use crate::sync::lock;
 pub struct Task<T> {
     pub(super) shared: Arc<Shared<T>>,
     /// This handle's waiter slot while it is being awaited.
-    waiter: Option<usize>,
+    waiter: WaiterKey,
     /// This handle, polled as a future, has yielded the outcome (`FusedFuture`).
     yielded: bool,
 }

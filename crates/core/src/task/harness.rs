@@ -24,9 +24,9 @@ pin_project! {
         // of the body and back, so a poll costs no reference counting.
         scope: ScopeSlot,
         key: RegistryKey,
-        // The task's tracing span, entered around each poll (disabled, and nearly free, when
-        // no subscriber wants it).
-        span: tracing::Span,
+        // The task's tracing span, entered around each poll; `None` (and no allocation) when
+        // no subscriber wants it, which keeps tokio's task cell small.
+        span: Option<Box<tracing::Span>>,
         started: bool,
         suspended: bool,
         finished: bool,
@@ -49,7 +49,7 @@ pin_project! {
 
 impl<F, T> Harness<F, T> {
     #[inline]
-    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, span: tracing::Span, body: F) -> Self
+    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, span: Option<Box<tracing::Span>>, body: F) -> Self
     where
         T: Send + 'static,
     {
@@ -98,7 +98,7 @@ where
         let multi_thread = header.loop_.multi_thread;
         let born = if multi_thread { context::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
-        let entered = this.span.enter();
+        let entered = this.span.as_deref().map(tracing::Span::enter);
         taskloop_cancel::swap(this.scope);
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         taskloop_cancel::swap(this.scope);

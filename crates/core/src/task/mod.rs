@@ -35,7 +35,7 @@
 //! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
 //! | `state.task_waker` | harness, when its body first returns `Pending`; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
 //! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
-//! | `state.callbacks` | `add/remove_done_callback`; closed (drained) at completion | completion |
+//! | `state.callbacks` | `add/remove_done_callback` (allocated by the first add); closed (drained) at completion | completion |
 //! | `state.outcome` | completion, once | readers after `DONE` |
 //! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
 //!
@@ -111,6 +111,7 @@ use taskloop_cancel::{CancelScope, CancelState, Cancelled};
 use crate::error::TaskError;
 use crate::runtime::{ExceptionContext, LoopShared};
 use crate::sync::{AtomicU8, Mutex, Ordering, lock};
+pub(crate) use waiters::WaiterKey;
 use waiters::{Waiters, WakeList};
 
 /// The body has finished; `state.outcome` is set (invariant 1).
@@ -160,7 +161,8 @@ struct State {
     /// registered: the harness must poll again (see `wake_from_eager_step`).
     eager_woken: bool,
     waiters: Waiters,
-    callbacks: CallbackList<DoneCallback>,
+    /// Allocated by the first `add_done_callback`: most tasks never have one.
+    callbacks: Option<Box<CallbackList<DoneCallback>>>,
     name: Option<Arc<str>>,
     outcome: Option<Result<(), TaskError>>,
 }
@@ -264,7 +266,7 @@ impl Header {
                 task_waker: None,
                 eager_woken: false,
                 waiters: Waiters::new(),
-                callbacks: CallbackList::new(),
+                callbacks: None,
                 name,
                 outcome: None,
             }),
@@ -470,7 +472,7 @@ impl Header {
         st.outcome = Some(outcome);
         let completion = Completion {
             waiters: st.waiters.take_all(),
-            callbacks: st.callbacks.close(),
+            callbacks: st.callbacks.as_mut().map_or_else(Vec::new, |list| list.close()),
             task_waker: st.task_waker.take(),
         };
         self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ABORT);
@@ -501,7 +503,7 @@ impl Header {
     }
 
     /// Waits for `DONE`, registering `cx`'s waker in the slot `key` (invariant 4).
-    pub(crate) fn poll_done(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_done(&self, key: &mut WaiterKey, cx: &mut Context<'_>) -> Poll<()> {
         if self.is_done() {
             *key = None;
             return Poll::Ready(());
@@ -518,7 +520,7 @@ impl Header {
     }
 
     /// Frees the waiter slot `key`, when an awaiter is dropped before the task is done.
-    pub(crate) fn forget_waiter(&self, key: &mut Option<usize>) {
+    pub(crate) fn forget_waiter(&self, key: &mut WaiterKey) {
         let Some(k) = key.take() else { return };
         if self.is_done() {
             return;
@@ -531,7 +533,7 @@ impl Header {
     /// *awaiting* task is forwarded to this one, as asyncio's `Task.cancel()` cancels the
     /// future its task waits on; the awaiter then keeps waiting and sees whatever this task
     /// ends with. Resolves to the outcome without its value.
-    pub(crate) fn poll_await(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<Result<(), TaskError>> {
+    pub(crate) fn poll_await(&self, key: &mut WaiterKey, cx: &mut Context<'_>) -> Poll<Result<(), TaskError>> {
         if let Some(cancelled) = taskloop_cancel::take_current()
             && !self.cancel(cancelled.message_arc().cloned())
         {
@@ -550,7 +552,16 @@ impl Header {
 
     /// `add_done_callback`: stores `callback`, or schedules it at once if the task is done.
     pub(crate) fn add_done_callback(&self, callback: DoneCallback) -> CallbackId {
-        let refused = lock(&self.state).callbacks.add(callback);
+        let refused = {
+            let mut st = lock(&self.state);
+            let done = st.outcome.is_some();
+            let list = st.callbacks.get_or_insert_with(Box::default);
+            if done && !list.is_closed() {
+                // Allocated after completion: it starts closed, like one completion closed.
+                list.close();
+            }
+            list.add(callback)
+        };
         match refused {
             Ok(id) => id,
             Err((id, callback)) => {
@@ -561,7 +572,7 @@ impl Header {
     }
 
     pub(crate) fn remove_done_callback(&self, id: CallbackId) -> bool {
-        let removed = lock(&self.state).callbacks.remove(id);
+        let removed = lock(&self.state).callbacks.as_mut().and_then(|list| list.remove(id));
         removed.is_some()
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use super::{AnyTask, Header};
+use super::{AnyTask, Header, WaiterKey};
 use crate::error::TaskError;
 
 /// A task's id: unique in the process, and the `N` of its default name `Task-N`.
@@ -65,7 +65,7 @@ impl fmt::Display for TaskId {
 pub struct TaskRef {
     task: Arc<dyn AnyTask>,
     /// This handle's waiter slot while it is being awaited.
-    waiter: Option<usize>,
+    waiter: WaiterKey,
     /// This handle, polled as a future, has yielded the outcome (`FusedFuture`).
     yielded: bool,
 }

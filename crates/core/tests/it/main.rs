@@ -11,4 +11,3 @@ mod loop_run;
 mod races;
 mod registry;
 mod result;
-mod spans;

@@ -1,4 +1,8 @@
 //! tracing: one span per task, tokio's convention (target `taskloop::task`).
+//!
+//! A test binary of its own, the one exception to one binary per crate: tracing keeps its
+//! callsite interest and maximum level process-wide, so tests running on other threads with
+//! no subscriber can switch our callsites off in the middle of this one.
 
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +37,11 @@ impl Visit for Fields {
 }
 
 impl Subscriber for Recorder {
+    /// Asked on every call rather than cached: other tests hit the same callsites at the same
+    /// time with no subscriber, and a cached "never" would hide our spans.
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing_core::Interest {
+        tracing_core::Interest::sometimes()
+    }
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.target().starts_with("taskloop")
     }
