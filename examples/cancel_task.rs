@@ -11,17 +11,15 @@ async fn task_coroutine() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    taskloop::run(async {
-        println!("main coroutine started");
-        let task = create_task(task_coroutine());
-        sleep(Duration::from_millis(100)).await?;
-        let was_cancelled = task.cancel();
-        println!("was canceled: {was_cancelled}");
-        sleep(Duration::from_millis(100)).await?;
-        println!("canceled: {}", task.cancelled());
-        println!("main coroutine done");
-        anyhow::Ok(())
-    })?;
+#[taskloop::main]
+async fn main() -> anyhow::Result<()> {
+    println!("main coroutine started");
+    let task = create_task(task_coroutine());
+    sleep(Duration::from_millis(100)).await?;
+    let was_cancelled = task.cancel();
+    println!("was canceled: {was_cancelled}");
+    sleep(Duration::from_millis(100)).await?;
+    println!("canceled: {}", task.cancelled());
+    println!("main coroutine done");
     Ok(())
 }

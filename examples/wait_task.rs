@@ -12,17 +12,15 @@ async fn custom_coro(name: &'static str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    taskloop::run(async {
-        println!("main coroutine started");
-        // wait for the task to finish
-        let task = create_task(custom_coro("first task"));
-        task.await?;
-        println!("main: the first task is finished");
-        // create and wait for the task to finish, in one line
-        create_task(custom_coro("second task")).await?;
-        println!("main coroutine done");
-        anyhow::Ok(())
-    })?;
+#[taskloop::main]
+async fn main() -> anyhow::Result<()> {
+    println!("main coroutine started");
+    // wait for the task to finish
+    let task = create_task(custom_coro("first task"));
+    task.await?;
+    println!("main: the first task is finished");
+    // create and wait for the task to finish, in one line
+    create_task(custom_coro("second task")).await?;
+    println!("main coroutine done");
     Ok(())
 }

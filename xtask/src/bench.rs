@@ -10,11 +10,17 @@
 //! - `--asyncio` adds the columns printed by `benches/python/bench_asyncio.py --json`:
 //!   `{"<workload>": {"asyncio": ns, "uvloop": ns or null}}`, keyed by the group id's
 //!   first segment (`spawn_await`).
+//!   The script's `memory` key (bytes per idle task) goes into the memory rows.
 //! - `--icount` counts instructions under valgrind with `examples/icount.rs`, which takes
 //!   `<workload> <impl> <n>` and lists its pairs with `--list`; per op is
 //!   `(Ir(2n) - Ir(n)) / n`, so start-up costs cancel out.
+//!
+//! The `memory` bench (`benches/memory.rs`, no criterion) writes its results to the file
+//! named by `TASKLOOP_BENCH_JSON`: `{"<flavor>/<tasks>/<impl>": {"bytes_per_task": …,
+//! "spawn_ns": …, "all_tasks_ns": … or null, "cancel_ns": …}}`. They become the memory rows
+//! of the main table (bytes per idle task at `MEMORY_TASKS` tasks) and the growth-curve table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -41,6 +47,12 @@ const ICOUNT_N: u64 = 10_000;
 /// The function id of the baseline in every group.
 const BASELINE: &str = "tokio";
 
+/// The task count of the memory rows (the memory bench measures it among others).
+const MEMORY_TASKS: u64 = 100_000;
+
+/// The file name, under the target directory, of the memory bench's results.
+const MEMORY_JSON: &str = "bench-memory.json";
+
 /// Runs the benches and prints (and saves) the tables.
 pub(crate) fn run(options: &Options) -> Result<()> {
     let started = SystemTime::now();
@@ -49,20 +61,38 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     // With RUST_BACKTRACE=1 in the environment, anyhow captures a backtrace for every error,
     // cancellations carried by `?` included (~59,000 instructions each): that would measure
     // the backtrace, not the library. Panic backtraces stay on.
-    let mut bench = Cmd::cargo(["bench", "--workspace", "--bench", "*"]).env("RUST_LIB_BACKTRACE", "0");
+    let memory_json = target_dir().join(MEMORY_JSON);
+    let mut bench = Cmd::cargo(["bench", "--workspace", "--bench", "*"])
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env("TASKLOOP_BENCH_JSON", memory_json.display().to_string());
     if options.quick {
-        bench = bench.args(["--", "--warm-up-time", "1", "--measurement-time", "2", "--sample-size", "10"]);
+        bench = bench.env("TASKLOOP_BENCH_QUICK", "1").args([
+            "--",
+            "--warm-up-time",
+            "0.5",
+            "--measurement-time",
+            "1",
+            "--sample-size",
+            "10",
+            "--nresamples",
+            "10000",
+        ]);
     }
     bench.run().context("step `bench` failed")?;
 
     let rows = criterion_results(&target_dir().join("criterion"), started)?;
-    let asyncio = if options.asyncio { asyncio_results()? } else { BTreeMap::new() };
+    let memory = memory_results(&memory_json, started)?;
+    let asyncio = if options.asyncio { asyncio_results(options.quick)? } else { BTreeMap::new() };
 
     let mut report = String::new();
-    if rows.is_empty() {
+    if rows.is_empty() && memory.is_empty() {
         println!("bench: no fresh results under {}", rel(&target_dir().join("criterion")));
     } else {
-        report.push_str(&criterion_table(&rows, options.asyncio.then_some(&asyncio)));
+        report.push_str(&criterion_table(&rows, &memory, options.asyncio.then_some(&asyncio)));
+    }
+    if !memory.is_empty() {
+        report.push('\n');
+        report.push_str(&scale_table(&memory));
     }
     if options.icount
         && let Some(table) = icount_table()?
@@ -87,6 +117,54 @@ type Results = BTreeMap<String, BTreeMap<String, f64>>;
 
 /// The asyncio and uvloop ns/op by workload (the first segment of a group id).
 type Asyncio = BTreeMap<String, (Option<f64>, Option<f64>)>;
+
+/// What the memory bench measured for one implementation at one task count, per task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scale {
+    /// Resident bytes per idle task.
+    bytes: f64,
+    /// Spawn until asleep, ns.
+    spawn_ns: f64,
+    /// One `all_tasks()` call, ns per task (taskloop only).
+    all_tasks_ns: Option<f64>,
+    /// Cancel (or abort) and await, ns.
+    cancel_ns: f64,
+}
+
+/// The memory bench's results by `(flavor, tasks, implementation)`.
+type Memory = BTreeMap<(String, u64, String), Scale>;
+
+/// Reads the memory bench's results, if it wrote them since `since`.
+fn memory_results(path: &Path, since: SystemTime) -> Result<Memory> {
+    let fresh = fs::metadata(path).and_then(|meta| meta.modified()).is_ok_and(|modified| modified >= since);
+    if !fresh {
+        return Ok(Memory::new());
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("could not read {}", rel(path)))?;
+    parse_memory(&text).with_context(|| format!("could not parse {}", rel(path)))
+}
+
+/// Parses `{"<flavor>/<tasks>/<impl>": {"bytes_per_task": …, …}}`.
+fn parse_memory(text: &str) -> Result<Memory> {
+    let json = Json::parse(text)?;
+    let mut memory = Memory::new();
+    for (key, value) in json.members() {
+        let parts: Vec<&str> = key.split('/').collect();
+        let [flavor, tasks, implementation] = parts[..] else {
+            bail!("key `{key}` is not `<flavor>/<tasks>/<impl>`");
+        };
+        let tasks: u64 = tasks.parse().with_context(|| format!("key `{key}`: `{tasks}` is not a task count"))?;
+        let number = |name: &str| value.get(name).and_then(Json::as_f64);
+        let (Some(bytes), Some(spawn_ns), Some(cancel_ns)) =
+            (number("bytes_per_task"), number("spawn_ns"), number("cancel_ns"))
+        else {
+            bail!("`{key}` lacks bytes_per_task, spawn_ns or cancel_ns");
+        };
+        let scale = Scale { bytes, spawn_ns, all_tasks_ns: number("all_tasks_ns"), cancel_ns };
+        memory.insert((flavor.to_owned(), tasks, implementation.to_owned()), scale);
+    }
+    Ok(memory)
+}
 
 /// Reads every benchmark under `dir` whose estimates were written since `since`.
 fn criterion_results(dir: &Path, since: SystemTime) -> Result<Results> {
@@ -147,13 +225,17 @@ fn benchmark_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// The asyncio/uvloop columns from `benches/python/bench_asyncio.py --json`; empty
 /// (with a note) if there is no such script.
-fn asyncio_results() -> Result<Asyncio> {
+fn asyncio_results(quick: bool) -> Result<Asyncio> {
     let script = root().join("benches/python/bench_asyncio.py");
     if !script.exists() {
         println!("bench: note: no {} yet; no asyncio columns", rel(&script));
         return Ok(BTreeMap::new());
     }
-    let output = Cmd::new("python3").arg(rel(&script)).arg("--json").output()?;
+    let mut python = Cmd::new("python3").arg(rel(&script)).arg("--json");
+    if quick {
+        python = python.arg("--quick");
+    }
+    let output = python.output()?;
     if !output.status.success() {
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
         bail!("step `asyncio bench` failed: {} ({})", rel(&script), output.status);
@@ -170,8 +252,9 @@ fn asyncio_results() -> Result<Asyncio> {
         .collect())
 }
 
-/// The criterion table, with asyncio/uvloop columns when `asyncio` is given.
-fn criterion_table(results: &Results, asyncio: Option<&Asyncio>) -> String {
+/// The criterion table, with the memory rows (bytes per idle task) last, and
+/// asyncio/uvloop columns when `asyncio` is given.
+fn criterion_table(results: &Results, memory: &Memory, asyncio: Option<&Asyncio>) -> String {
     let mut header = vec!["workload", "taskloop ns/op", "tokio ns/op", "ratio"];
     if asyncio.is_some() {
         header.extend(["asyncio ns/op", "uvloop ns/op"]);
@@ -185,6 +268,64 @@ fn criterion_table(results: &Results, asyncio: Option<&Asyncio>) -> String {
             row.extend([fmt_number(py), fmt_number(uv)]);
         }
         rows.push(row);
+    }
+    let flavors: BTreeSet<&str> = memory.keys().map(|(flavor, _, _)| flavor.as_str()).collect();
+    for flavor in flavors {
+        let bytes = |implementation: &str| {
+            memory.get(&(flavor.to_owned(), MEMORY_TASKS, implementation.to_owned())).map(|scale| scale.bytes)
+        };
+        let Some(ours) = bytes("taskloop") else {
+            continue;
+        };
+        let baseline = bytes(BASELINE);
+        let mut row = vec![
+            format!("memory/{flavor} (bytes per idle task)"),
+            fmt_number(Some(ours)),
+            fmt_number(baseline),
+            ratio(ours, baseline),
+        ];
+        if let Some(asyncio) = asyncio {
+            let (py, uv) = asyncio.get("memory").copied().unwrap_or_default();
+            row.extend([fmt_number(py), fmt_number(uv)]);
+        }
+        rows.push(row);
+    }
+    markdown_table(&header, &rows)
+}
+
+/// The growth curve: per-task ns of spawn, `all_tasks()` and cancel, and bytes per idle
+/// task, at every task count, taskloop beside tokio.
+fn scale_table(memory: &Memory) -> String {
+    let header = [
+        "scale (ns per task)",
+        "spawn taskloop",
+        "spawn tokio",
+        "ratio",
+        "all_tasks taskloop",
+        "cancel taskloop",
+        "cancel tokio",
+        "ratio",
+        "B/task taskloop",
+        "B/task tokio",
+    ];
+    let mut rows = Vec::new();
+    for ((flavor, tasks, implementation), ours) in memory {
+        if implementation != "taskloop" {
+            continue;
+        }
+        let theirs = memory.get(&(flavor.clone(), *tasks, BASELINE.to_owned()));
+        rows.push(vec![
+            format!("{flavor}/{tasks}"),
+            fmt_number(Some(ours.spawn_ns)),
+            fmt_number(theirs.map(|t| t.spawn_ns)),
+            ratio(ours.spawn_ns, theirs.map(|t| t.spawn_ns)),
+            fmt_number(ours.all_tasks_ns),
+            fmt_number(Some(ours.cancel_ns)),
+            fmt_number(theirs.map(|t| t.cancel_ns)),
+            ratio(ours.cancel_ns, theirs.map(|t| t.cancel_ns)),
+            fmt_number(Some(ours.bytes)),
+            fmt_number(theirs.map(|t| t.bytes)),
+        ]);
     }
     markdown_table(&header, &rows)
 }
@@ -345,7 +486,7 @@ mod tests {
 
         let mut asyncio = BTreeMap::new();
         asyncio.insert("spawn_await".to_owned(), (Some(2500.0), None));
-        let table = criterion_table(&results, Some(&asyncio));
+        let table = criterion_table(&results, &Memory::new(), Some(&asyncio));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5, "{table}");
         assert!(lines[0].starts_with("| workload "), "{table}");
@@ -356,5 +497,39 @@ mod tests {
         assert_eq!(cells(lines[2]), ["sleep", "5.00"]);
         assert_eq!(cells(lines[3]), ["spawn_await/current_thread", "150", "100", "1.50", "2500"]);
         assert_eq!(cells(lines[4]), ["spawn_await/current_thread (taskloop_eager)", "90.0", "100", "0.90", "2500"]);
+    }
+
+    #[test]
+    fn memory_rows_and_scale_curve() {
+        let text = r#"{
+          "current_thread/100000/taskloop": {"bytes_per_task": 600.0, "spawn_ns": 500.0, "all_tasks_ns": 30.0, "cancel_ns": 400.0},
+          "current_thread/100000/tokio": {"bytes_per_task": 400.0, "spawn_ns": 250.0, "all_tasks_ns": null, "cancel_ns": 200.0},
+          "current_thread/1000/taskloop": {"bytes_per_task": 610.0, "spawn_ns": 450.0, "all_tasks_ns": 25.0, "cancel_ns": 380.0},
+          "current_thread/1000/tokio": {"bytes_per_task": 410.0, "spawn_ns": 225.0, "all_tasks_ns": null, "cancel_ns": 190.0}
+        }"#;
+        let memory = parse_memory(text).expect("valid memory json");
+        assert_eq!(memory.len(), 4);
+        assert!(parse_memory(r#"{"current_thread/x/tokio": {}}"#).is_err());
+
+        let mut asyncio = BTreeMap::new();
+        asyncio.insert("memory".to_owned(), (Some(1300.0), Some(1800.0)));
+        let table = criterion_table(&Results::new(), &memory, Some(&asyncio));
+        let cells = |line: &str| -> Vec<String> { line.split('|').map(|c| c.trim().to_owned()).collect() };
+        let row = cells(table.lines().nth(2).expect("a memory row"));
+        assert_eq!(
+            row[1..7],
+            ["memory/current_thread (bytes per idle task)", "600", "400", "1.50", "1300", "1800"],
+            "{table}"
+        );
+
+        let scale = scale_table(&memory);
+        let lines: Vec<&str> = scale.lines().collect();
+        assert_eq!(lines.len(), 4, "{scale}");
+        assert_eq!(
+            cells(lines[2])[1..11],
+            ["current_thread/1000", "450", "225", "2.00", "25.0", "380", "190", "2.00", "610", "410"],
+            "{scale}"
+        );
+        assert_eq!(cells(lines[3])[1..6], ["current_thread/100000", "500", "250", "2.00", "30.0"], "{scale}");
     }
 }

@@ -26,7 +26,8 @@ usage: cargo xtask <command> [flags]
 
 commands:
   test [--loom] [--no-examples]
-      tidy, fmt --check, clippy -D warnings, cargo test, examples (this is what CI runs)
+      tidy, fmt --check, clippy -D warnings, cargo test, the facade's feature matrix
+      (cargo check), cargo doc with warnings denied, examples (this is what CI runs)
       --loom         run only the loom model tests (release, --cfg taskloop_loom, target/loom)
       --no-examples  skip the examples check
   tidy
@@ -39,7 +40,8 @@ commands:
   bench [--quick] [--asyncio] [--icount]
       cargo bench, then one markdown table from target/criterion (also written to
       target/bench-table.md)
-      --quick        short criterion runs (1 s warm-up, 2 s measurement, 10 samples)
+      --quick        short runs (criterion: 0.5 s warm-up, 1 s measurement, 10 samples;
+                     memory bench: 1 warm round; Python: smaller counts, 1 run)
       --asyncio      add asyncio/uvloop columns from benches/python/bench_asyncio.py
       --icount       instructions per op under valgrind, via examples/icount.rs
   stress [--secs N]
@@ -160,6 +162,9 @@ fn test(with_examples: bool) -> Result<()> {
         steps.run("fmt", || Cmd::cargo(["fmt", "--all", "--", "--check"]).run())?;
         steps.run("clippy", || Cmd::cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run())?;
         steps.run("test", || Cmd::cargo(["test", "--workspace"]).run())?;
+        steps.run("features", features)?;
+        steps
+            .run("docs", || Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run())?;
         if with_examples {
             steps.run("examples", || examples::run(false))?;
         } else {
@@ -169,6 +174,49 @@ fn test(with_examples: bool) -> Result<()> {
     })();
     steps.summary(result.is_ok());
     result
+}
+
+/// The `features` step: the facade checked with no default features, with each feature
+/// alone, and with all, so that every feature stays additive and builds on its own.
+fn features() -> Result<()> {
+    let check = || Cmd::cargo(["check", "--package", "taskloop"]);
+    check().arg("--no-default-features").run()?;
+    for feature in facade_features()? {
+        check().args(["--no-default-features", "--features", &feature]).run()?;
+    }
+    check().arg("--all-features").run()
+}
+
+/// The features the facade declares (its `[features]` table, less `default`), read from
+/// `crates/taskloop/Cargo.toml` so that a new feature joins the matrix by itself.
+fn facade_features() -> Result<Vec<String>> {
+    let manifest = root().join("crates/taskloop/Cargo.toml");
+    let text = fs::read_to_string(&manifest).with_context(|| format!("could not read {}", rel(&manifest)))?;
+    let features = feature_names(&text);
+    if features.is_empty() {
+        bail!("{} declares no features", rel(&manifest));
+    }
+    Ok(features)
+}
+
+/// The keys of the `[features]` table of a manifest, less `default`, in order.
+fn feature_names(manifest: &str) -> Vec<String> {
+    let mut in_features = false;
+    let mut names = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_features = line == "[features]";
+        } else if in_features
+            && let Some((key, _)) = line.split_once('=')
+            && !line.starts_with('#')
+        {
+            let key = key.trim();
+            if key != "default" {
+                names.push(key.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// `cargo xtask test --loom`: only the loom model tests, in their own target directory.
@@ -385,6 +433,12 @@ mod tests {
         let mut args = Args(vec!["--secs=7".to_owned()]);
         assert_eq!(args.value("--secs").unwrap().as_deref(), Some("7"));
         assert!(args.finish().is_ok());
+    }
+
+    #[test]
+    fn feature_names_come_from_the_features_table() {
+        let manifest = "[package]\nname = \"x\"\n\n[features]\ndefault = [\"a\"]\n## doc\na = []\nb-c = [\"a\"]\n\n[dependencies]\nd = \"1\"\n";
+        assert_eq!(feature_names(manifest), ["a", "b-c"]);
     }
 
     #[test]

@@ -42,6 +42,8 @@
 //! # }
 //! ```
 
+#![doc(test(attr(deny(warnings))))]
+
 use std::fmt;
 
 mod progress;

@@ -40,6 +40,8 @@
 //! # }
 //! ```
 
+#![doc(test(attr(deny(warnings))))]
+
 mod error;
 mod scope;
 mod state;

@@ -29,6 +29,8 @@
 //! # }
 //! ```
 
+#![doc(test(attr(deny(warnings))))]
+
 mod context;
 mod error;
 mod executor;

@@ -16,6 +16,8 @@
 //! started out of the queue (it never runs) and ends the await at once; work already running
 //! finishes on its thread, and its result is dropped.
 //!
+//! Feature `cpu-pool` (on by default) brings [`CpuPool`] and with it the rayon dependency.
+//!
 //! # Examples
 //!
 //! ```
@@ -45,11 +47,17 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
 mod call;
+#[cfg(feature = "cpu-pool")]
 mod cpu_pool;
 mod thread_pool;
 
 pub use call::{RunInExecutor, ToThread, run_in_executor, to_thread};
+#[cfg(feature = "cpu-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cpu-pool")))]
 pub use cpu_pool::CpuPool;
 pub use taskloop_core::{Executor, Job, JobId, Refused, set_default_executor};
 pub use thread_pool::{BuildError, DEFAULT_IDLE_TIMEOUT, DEFAULT_QUEUE_CAPACITY, ThreadPool, ThreadPoolBuilder};

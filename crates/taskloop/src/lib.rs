@@ -29,7 +29,7 @@
 //!
 //! # Where things are
 //!
-//! - **Tasks** — [`create_task`], [`TaskBuilder`], [`Task`], [`TaskRef`], [`current_task`],
+//! - **Tasks** — [`create_task`], [`create_eager_task`], [`TaskBuilder`], [`Task`], [`TaskRef`], [`current_task`],
 //!   [`all_tasks`], [`TaskError`], [`Cancelled`].
 //! - **Cancellation** — [`Task::cancel`], [`cancellable`], [`shield`], [`Task::abort`].
 //! - **The loop** — [`run`], [`Runtime`], [`Builder`], [`sleep`], [`yield_now`],
@@ -43,6 +43,28 @@
 //! - **Offload** (blocking and CPU work) — [`to_thread`], [`run_in_executor`], [`ThreadPool`],
 //!   [`ThreadPoolBuilder`], [`CpuPool`], [`Executor`], [`set_default_executor`],
 //!   [`Builder::default_executor`], [`Builder::shutdown_timeout`].
+//! - **Attributes** — [`#[taskloop::main]`](macro@main) runs an `async fn main` as the main
+//!   task; [`#[taskloop::test]`](macro@test) does the same for a test, and fails it if a task
+//!   failed and nobody retrieved the failure.
+//!
+//! # Features
+//!
+//! Each is additive; the default is all but `indicatif` and `test-util`.
+//!
+//! | feature | brings |
+//! |---|---|
+//! | `timing` | delays, timers, `wait_for`, `timeout`, `FollowUp` (`taskloop-timing`) |
+//! | `offload` | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
+//! | `cpu-pool` | `CpuPool`, the rayon pool (implies `offload`) |
+//! | `macros` | `#[taskloop::main]`, `#[taskloop::test]` |
+//! | `test-util` | tokio's paused clock: `Builder::start_paused`, `#[taskloop::test(start_paused = true)]` |
+//! | `indicatif` | `ProgressTracker::with_progress_bar` and the `indicatif` re-export |
+//!
+//! Tests that use paused time enable `test-util` in the dev-dependencies:
+//! `taskloop = { version = "…", features = ["test-util"] }`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
 pub use taskloop_core::{
@@ -60,24 +82,52 @@ pub use taskloop_core::{
 pub use taskloop_callbacks::{Progress, ProgressTracker};
 
 #[doc(inline)]
+pub use taskloop_core::{Executor, Job, JobId, Refused, set_default_executor};
+
+#[cfg(feature = "timing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timing")))]
+#[doc(inline)]
 pub use taskloop_timing::{
     Delay, FollowUp, Instant, Timeout, TimerHandle, call_at, call_later, delay, timeout, timeout_at, wait_for,
 };
 
+#[cfg(feature = "offload")]
+#[cfg_attr(docsrs, doc(cfg(feature = "offload")))]
 #[doc(inline)]
 pub use taskloop_offload::{
-    BuildError, CpuPool, Executor, Job, JobId, Refused, RunInExecutor, ThreadPool, ThreadPoolBuilder, ToThread,
-    run_in_executor, set_default_executor, to_thread,
+    BuildError, RunInExecutor, ThreadPool, ThreadPoolBuilder, ToThread, run_in_executor, to_thread,
 };
+
+#[cfg(feature = "cpu-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cpu-pool")))]
+#[doc(inline)]
+pub use taskloop_offload::CpuPool;
+
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+#[doc(inline)]
+pub use taskloop_macros::{main, test};
+
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __macro_support;
 
 /// The `indicatif` crate, for styling the bar a [`ProgressTracker`] feeds (feature `indicatif`).
 #[cfg(feature = "indicatif")]
+#[cfg_attr(docsrs, doc(cfg(feature = "indicatif")))]
 pub use indicatif;
 
 /// The names most programs use, in one import: `use taskloop::prelude::*;`.
+///
+/// The attributes stay out of it and are written in full, `#[taskloop::main]` and
+/// `#[taskloop::test]`: a glob import of a `test` attribute would make every plain `#[test]`
+/// in the importing module ambiguous.
 pub mod prelude {
+    #[cfg(feature = "timing")]
     #[doc(no_inline)]
     pub use crate::FollowUp;
+    #[cfg(feature = "offload")]
     #[doc(no_inline)]
     pub use crate::to_thread;
     #[doc(no_inline)]

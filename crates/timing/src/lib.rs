@@ -40,6 +40,8 @@
 //! # }
 //! ```
 
+#![doc(test(attr(deny(warnings))))]
+
 mod delay;
 mod follow_up;
 mod timeout;

@@ -4,6 +4,7 @@ mod backpressure;
 mod builder;
 mod cancel;
 mod cpu_pool;
+mod faults;
 mod loop_shutdown;
 mod panics;
 mod pool_shutdown;

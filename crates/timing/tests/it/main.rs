@@ -6,6 +6,7 @@ mod support;
 
 mod auto_traits;
 mod delay;
+mod faults;
 mod follow_up;
 mod timeout;
 mod timers;
