@@ -330,8 +330,8 @@ fn tokio_child(workers: Option<usize>, tasks: u64) -> Result<Sample> {
     }
 
     let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_time().build()?,
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_time().build()?,
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
     };
     // The main task runs as a spawned task, as taskloop's main does.
     let sample = rt.block_on(spawned(async move {

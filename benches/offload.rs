@@ -20,8 +20,8 @@ fn taskloop_builder(workers: Option<usize>) -> taskloop::Builder {
 
 fn tokio_runtime(workers: Option<usize>) -> tokio::runtime::Runtime {
     match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_time().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_time().build(),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
     }
     .expect("runtime")
 }

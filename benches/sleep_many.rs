@@ -48,8 +48,8 @@ fn taskloop_sleep_many(workers: Option<usize>, iters: u64) -> Duration {
 
 fn tokio_sleep_many(workers: Option<usize>, iters: u64) -> Duration {
     let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_time().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_time().build(),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
     }
     .expect("runtime");
     rt.block_on(async move {

@@ -47,8 +47,8 @@ fn taskloop_spawn_await(workers: Option<usize>, iters: u64, eager: bool, body: B
 /// The same with raw tokio; the loop also runs in a spawned task, as taskloop's main does.
 fn tokio_spawn_await(workers: Option<usize>, iters: u64, body: Body) -> Duration {
     let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_time().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_time().build(),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
     }
     .expect("runtime");
     rt.block_on(async move {
@@ -107,8 +107,8 @@ fn fanout_taskloop(workers: Option<usize>, iters: u64, eager: bool) -> Duration 
 
 fn fanout_tokio(workers: Option<usize>, iters: u64) -> Duration {
     let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_time().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_time().build(),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
     }
     .expect("runtime");
     rt.block_on(async move {

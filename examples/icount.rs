@@ -174,7 +174,7 @@ fn tokio_main<F>(body: F) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async { tokio::spawn(body).await })?;
     Ok(())
 }

@@ -31,6 +31,10 @@ pub trait CancelScope: Send + Sync {
     fn owner(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
         None
     }
+
+    /// Diagnostics: the task is now suspended awaiting the task with this id (`None`: no
+    /// longer). The runtime shows it in its task dumps. Does nothing by default.
+    fn waiting_on(&self, _task_id: Option<u64>) {}
 }
 
 /// What this thread is polling: the current task's scope, and whether a [`shield`] hides it.

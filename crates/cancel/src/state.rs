@@ -37,8 +37,9 @@ use crate::Cancelled;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct CancelState {
-    /// `cancelling()`: requests made minus `uncancel()` calls.
-    requests: usize,
+    /// `cancelling()`: requests made minus `uncancel()` calls. A `u32` (saturating) keeps the
+    /// state, which lives in every task, at 24 bytes.
+    requests: u32,
     /// The message of the latest request.
     message: Option<Arc<str>>,
     /// A request was made and not yet delivered.
@@ -59,7 +60,7 @@ impl CancelState {
         if self.closed {
             return false;
         }
-        self.requests += 1;
+        self.requests = self.requests.saturating_add(1);
         self.message = message;
         self.pending = true;
         true
@@ -86,7 +87,7 @@ impl CancelState {
 
     /// asyncio's `Task.cancelling()`: the number of requests not yet withdrawn.
     pub fn cancelling(&self) -> usize {
-        self.requests
+        self.requests as usize
     }
 
     /// asyncio's `Task.uncancel()`: withdraws one request and returns how many remain.
@@ -97,7 +98,7 @@ impl CancelState {
         if self.requests == 0 {
             self.pending = false;
         }
-        self.requests
+        self.requests as usize
     }
 
     /// Marks the task finished; returns the request that was never delivered, if any.

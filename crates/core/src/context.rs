@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::runtime::LoopShared;
-use crate::task::{Header, TaskRef};
+use crate::task::TaskRef;
 
 thread_local! {
     static LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
@@ -108,15 +108,6 @@ impl Drop for LoopGuard {
 pub fn current_task() -> Option<TaskRef> {
     let scope = taskloop_cancel::with_current_scope(|s| s.cloned())?;
     scope.owner()?.downcast::<TaskRef>().ok().map(|t| *t)
-}
-
-/// Whether `header` belongs to the task being polled on this thread.
-pub(crate) fn is_current_task(header: &Header) -> bool {
-    // The scope is a `Shared<T>`, whose first field is its header (`#[repr(C)]`), so the two
-    // addresses are equal exactly when the scope is this task.
-    taskloop_cancel::with_current_scope(|s| {
-        s.is_some_and(|s| std::ptr::eq(Arc::as_ptr(s).cast::<u8>(), std::ptr::from_ref(header).cast::<u8>()))
-    })
 }
 
 /// asyncio's `asyncio.all_tasks()`: the running loop's tasks that are not done, the current

@@ -32,6 +32,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod context;
+mod dump;
 mod error;
 mod executor;
 mod gather;
@@ -43,6 +44,7 @@ mod time;
 mod wait;
 
 pub use context::{all_tasks, current_task};
+pub use dump::{TaskDump, TaskInfo, dump};
 pub use error::TaskError;
 pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_default_executor};
 pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};

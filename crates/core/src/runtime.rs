@@ -287,6 +287,32 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// The running loop's tokio runtime handle, for tokio APIs that want one
+    /// (`Handle::spawn_blocking`, `block_on` from another thread, ...). Plain tokio futures
+    /// (`tokio::net`, `tokio::sync`, `tokio::time`) already work inside task bodies; with the
+    /// `io` feature (on by default in `taskloop`) the loop runs tokio's I/O driver.
+    ///
+    /// # Panics
+    ///
+    /// Outside a running loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), taskloop::TaskError> {
+    /// taskloop::run(async {
+    ///     let tokio = taskloop::Handle::tokio();
+    ///     let value = tokio.spawn_blocking(|| 2 + 2).await?;
+    ///     assert_eq!(value, 4);
+    ///     anyhow::Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub fn tokio() -> tokio::runtime::Handle {
+        assert!(context::current_loop().is_some(), "Handle::tokio() needs a running taskloop loop on this thread");
+        tokio::runtime::Handle::current()
+    }
+
     /// Keeps the callback from running, if it has not run yet.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
@@ -474,6 +500,8 @@ impl Builder {
             }
         };
         tokio.enable_time();
+        #[cfg(feature = "io")]
+        tokio.enable_io();
         #[cfg(feature = "test-util")]
         tokio.start_paused(self.start_paused);
         Ok(Runtime { tokio: tokio.build()?, shared })

@@ -29,7 +29,7 @@
 //!
 //! # Where things are
 //!
-//! - **Tasks** — [`create_task`], [`create_eager_task`], [`TaskBuilder`], [`Task`], [`TaskRef`], [`current_task`],
+//! - **Tasks** — [`create_task`], [`create_eager_task`], [`TaskBuilder`], [`dump`], [`Task`], [`TaskRef`], [`current_task`],
 //!   [`all_tasks`], [`TaskError`], [`Cancelled`].
 //! - **Cancellation** — [`Task::cancel`], [`cancellable`], [`shield`], [`Task::abort`].
 //! - **The loop** — [`run`], [`Runtime`], [`Builder`], [`sleep`], [`yield_now`],
@@ -69,8 +69,9 @@
 #[doc(inline)]
 pub use taskloop_core::{
     Builder, CallbackId, Cancelled, ExceptionContext, Handle, Join, ReturnWhen, Runtime, Sleep, SpawnError, Task,
-    TaskBuilder, TaskError, TaskId, TaskRef, YieldNow, all_tasks, call_soon, cancellable, create_eager_task,
-    create_task, current_task, run, set_exception_handler, shield, sleep, try_create_task, wait, yield_now,
+    TaskBuilder, TaskDump, TaskError, TaskId, TaskInfo, TaskRef, YieldNow, all_tasks, call_soon, cancellable,
+    create_eager_task, create_task, current_task, dump, run, set_exception_handler, shield, sleep, try_create_task,
+    wait, yield_now,
 };
 
 #[doc(inline)]

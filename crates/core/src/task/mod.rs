@@ -152,6 +152,8 @@ pub(crate) struct Header {
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
     pub(crate) loop_: Arc<LoopShared>,
+    /// Diagnostics for `dump()`: the id of the task this one is suspended awaiting, or 0.
+    waiting_on: std::sync::atomic::AtomicU64,
 }
 
 struct State {
@@ -185,6 +187,11 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
 
     fn owner(self: Arc<Self>) -> Option<Box<dyn std::any::Any + Send>> {
         Some(Box::new(TaskRef::from_arc(self)))
+    }
+
+    fn waiting_on(&self, task_id: Option<u64>) {
+        // Diagnostics only: a relaxed store, no lock (ids start at 1; 0 means none).
+        self.header.waiting_on.store(task_id.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -271,6 +278,7 @@ impl Header {
                 outcome: None,
             }),
             loop_,
+            waiting_on: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -525,6 +533,9 @@ impl Header {
         if self.is_done() {
             return;
         }
+        // An await abandoned before this task finished (a select, a timeout): the awaiting
+        // task, if it is the one polling, no longer waits on this one.
+        note_waiting_on(None);
         let removed = lock(&self.state).waiters.remove(k);
         drop(removed);
     }
@@ -541,8 +552,17 @@ impl Header {
             self.forget_waiter(key);
             return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
         }
-        if key.is_none() && !self.is_done() && crate::context::is_current_task(self) {
-            panic!("{} cannot await itself: it would wait forever", self.name());
+        if key.is_none() && !self.is_done() {
+            // About to wait: one look at the awaiting task, to refuse a self-await and to note
+            // (for `dump()`) what it waits on. The note is not cleared when the await completes:
+            // `dump()` shows it only while this task is live.
+            taskloop_cancel::with_current_scope(|scope| {
+                let Some(scope) = scope else { return };
+                if std::ptr::eq(Arc::as_ptr(scope).cast::<u8>(), std::ptr::from_ref(self).cast::<u8>()) {
+                    panic!("{} cannot await itself: it would wait forever", self.name());
+                }
+                scope.waiting_on(Some(self.id.as_u64()));
+            });
         }
         match self.poll_done(key, cx) {
             Poll::Pending => Poll::Pending,
@@ -576,6 +596,12 @@ impl Header {
         removed.is_some()
     }
 
+    /// A snapshot for `dump()`: pending cancel requests and what the task awaits.
+    pub(crate) fn diagnostics(&self) -> (usize, Option<u64>) {
+        let waiting_on = self.waiting_on.load(std::sync::atomic::Ordering::Relaxed);
+        (self.cancelling(), (waiting_on != 0).then_some(waiting_on))
+    }
+
     pub(crate) fn state_name(&self) -> &'static str {
         let flags = self.flags();
         if flags & CANCELLED != 0 {
@@ -588,6 +614,15 @@ impl Header {
             "pending"
         }
     }
+}
+
+/// Tells the current task (if any) what it is now suspended on, for `dump()`.
+fn note_waiting_on(task_id: Option<u64>) {
+    taskloop_cancel::with_current_scope(|scope| {
+        if let Some(scope) = scope {
+            scope.waiting_on(task_id);
+        }
+    });
 }
 
 impl Drop for Header {

@@ -21,6 +21,10 @@ impl TaskId {
         TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    pub(crate) fn from_u64(id: u64) -> TaskId {
+        TaskId(id)
+    }
+
     /// The id as a number.
     pub fn as_u64(self) -> u64 {
         self.0

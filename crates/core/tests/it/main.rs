@@ -8,6 +8,7 @@ mod eager;
 mod faults;
 mod gather;
 mod group;
+mod interop;
 mod leaks;
 mod loop_run;
 mod races;

@@ -99,3 +99,30 @@ fn a_task_awaiting_itself_fails_loudly_instead_of_hanging() {
     })
     .unwrap();
 }
+
+on_both_flavours! {
+    fn dump_lists_live_tasks_with_their_state_cancel_requests_and_what_they_await() {
+        let sleeper = taskloop::TaskBuilder::new().name("sleeper").spawn(async {
+            let _ = sleep(Duration::from_secs(60)).await;
+            sleep(Duration::from_secs(60)).await?;
+            anyhow::Ok(())
+        });
+        let waiter = taskloop::TaskBuilder::new().name("waiter").spawn(sleeper.clone());
+        sleep(Duration::from_millis(1)).await?;
+        let before = taskloop::dump();
+        let row = |d: &taskloop::TaskDump, name: &str| d.tasks.iter().find(|t| &*t.name == name).cloned();
+        assert_eq!(row(&before, "waiter").unwrap().awaiting, Some(sleeper.id()));
+        assert_eq!(row(&before, "sleeper").unwrap().awaiting, None, "it awaits a timer, not a task");
+        assert!(before.to_string().contains("sleeper"));
+        // The sleeper catches one cancel: it stays live with one request counted.
+        sleeper.cancel();
+        sleep(Duration::from_millis(1)).await?;
+        let after = taskloop::dump();
+        assert_eq!(row(&after, "sleeper").unwrap().cancel_requests, 1);
+        assert!(after.to_string().ends_with(&format!("{} live task(s)", after.tasks.len())));
+        waiter.cancel();
+        let _ = waiter.await;
+        assert!(row(&taskloop::dump(), "waiter").is_none(), "done tasks leave the dump");
+        anyhow::Ok(())
+    }
+}
