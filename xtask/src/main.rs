@@ -177,14 +177,20 @@ fn test(with_examples: bool) -> Result<()> {
 }
 
 /// The `features` step: the facade checked with no default features, with each feature
-/// alone, and with all, so that every feature stays additive and builds on its own.
+/// alone, and with all, so that every feature stays additive and builds on its own; then
+/// under `--cfg tokio_unstable` (the tokio-console build), in a target directory of its own
+/// so the main build's cache stays valid.
 fn features() -> Result<()> {
     let check = || Cmd::cargo(["check", "--package", "taskloop"]);
     check().arg("--no-default-features").run()?;
     for feature in facade_features()? {
         check().args(["--no-default-features", "--features", &feature]).run()?;
     }
-    check().arg("--all-features").run()
+    check().arg("--all-features").run()?;
+    Cmd::cargo(["check", "--package", "taskloop"])
+        .env("RUSTFLAGS", "--cfg tokio_unstable")
+        .env("CARGO_TARGET_DIR", "target/tokio-unstable")
+        .run()
 }
 
 /// The features the facade declares (its `[features]` table, less `default`), read from

@@ -240,7 +240,7 @@ where
     let gated = loop_.multi_thread && context::in_task();
     let shared = Arc::new(Shared::new(loop_, name, gated));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
-    tokio::spawn(Harness::new(shared.clone(), key, task_span(&shared.header), fut));
+    spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
     if gated {
         context::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
     }
@@ -261,7 +261,7 @@ where
     let mut harness = Harness::new(shared.clone(), key, task_span(&shared.header), Box::pin(fut));
     let forwarding = Waker::from(shared.clone());
     if !harness.poll_eagerly(&forwarding) {
-        tokio::spawn(harness);
+        spawn_harness(&shared.header, harness);
     }
     Task::from_shared(shared)
 }
@@ -286,4 +286,23 @@ fn task_span(header: &Header) -> Option<Box<tracing::Span>> {
     }
     span.follows_from(tracing::Span::current());
     Some(Box::new(span))
+}
+
+/// Hands a harness to tokio. Under `--cfg tokio_unstable` (with tokio's `tracing` feature,
+/// which this crate then enables), tokio's task carries the taskloop task's name, so
+/// tokio-console lists `Task-7` or `fetch-user` (a later `set_name` is not seen there).
+#[track_caller]
+fn spawn_harness<F: Future<Output = ()> + Send + 'static>(header: &Header, harness: F) {
+    #[cfg(tokio_unstable)]
+    {
+        let name = header.name();
+        // Fails only if the runtime is shutting down; the harness, dropped, then ends the task
+        // cancelled, as a harness dropped by a runtime shutting down does.
+        let _ = tokio::task::Builder::new().name(&name).spawn(harness);
+    }
+    #[cfg(not(tokio_unstable))]
+    {
+        let _ = header;
+        tokio::spawn(harness);
+    }
 }

@@ -178,6 +178,53 @@ impl<T> Task<T> {
         TaskRef::from_arc(self.shared.clone())
     }
 
+    /// Cancels the task when `token` is cancelled: a bridge from tokio-util's
+    /// `CancellationToken` to an asyncio-style cancel (delivered at the task's next
+    /// cancellation point, which the body may catch). A plain tokio task watches both and
+    /// ends with whichever comes first, so a token that is never cancelled costs nothing once
+    /// the task is done.
+    ///
+    /// # Panics
+    ///
+    /// Outside a running loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskloop::{create_task, sleep};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # fn main() -> Result<(), taskloop::TaskError> {
+    /// taskloop::run(async {
+    ///     let token = CancellationToken::new();
+    ///     let task = create_task(async {
+    ///         sleep(Duration::from_secs(3600)).await?;
+    ///         anyhow::Ok(())
+    ///     });
+    ///     task.cancel_on(token.clone());
+    ///     token.cancel();
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    ///     anyhow::Ok(())
+    /// })
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
+    pub fn cancel_on(&self, token: tokio_util::sync::CancellationToken)
+    where
+        T: Send + 'static,
+    {
+        let task = self.as_task_ref();
+        tokio::spawn(async move {
+            let done = std::pin::pin!(crate::wait::Done::new(task.clone(), 0));
+            let cancelled = std::pin::pin!(token.cancelled_owned());
+            if let futures::future::Either::Right(_) = futures::future::select(done, cancelled).await {
+                task.cancel();
+            }
+        });
+    }
+
     /// Waits for the task and takes its value, for a `T` that need not be `Clone`.
     ///
     /// Only one `join` takes the value; after that, reading the value through another handle

@@ -47,3 +47,32 @@ fn handle_tokio_is_the_loops_runtime() {
         .unwrap();
     assert_eq!(outside, inside);
 }
+
+#[test]
+fn a_cancellation_token_cancels_the_task_asyncio_style_and_the_body_may_catch_it() {
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+
+    let outcome = Runtime::builder()
+        .build()
+        .unwrap()
+        .run(async {
+            let token = CancellationToken::new();
+            let task = create_task(async {
+                match taskloop::sleep(Duration::from_secs(3600)).await {
+                    Err(cancelled) => anyhow::Ok(format!("caught: {cancelled}")),
+                    Ok(()) => anyhow::Ok("slept".to_owned()),
+                }
+            });
+            task.cancel_on(token.clone());
+            taskloop::yield_now().await?;
+            token.cancel();
+            let caught = task.await?;
+            // A token never cancelled leaves a finished task alone.
+            let finished = create_task(async { anyhow::Ok(1) });
+            finished.cancel_on(CancellationToken::new());
+            anyhow::Ok((caught, finished.await?))
+        })
+        .unwrap();
+    assert_eq!(outcome, ("caught: cancelled".to_owned(), 1));
+}
