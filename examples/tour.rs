@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use taskloop::prelude::*;
+use taskloop::{CpuPool, TaskGroup, create_eager_task, delay, run_in_executor, to_thread, wait_for};
 
 fn section(title: &str) {
     println!("\n== {title}");
@@ -108,6 +109,41 @@ fn main() -> anyhow::Result<()> {
         sleep(Duration::ZERO).await?;
         spinning.abort();
         println!("aborted task cancelled: {}", spinning.clone().await.unwrap_err().is_cancelled());
+
+        section("gather, as asyncio.gather; a TaskGroup fails fast and reports every failure");
+        let squares: Vec<_> = (1..=4u64).map(|i| create_task(async move { anyhow::Ok(i * i) })).collect();
+        println!("gather: {:?}", gather(squares).await?);
+        let group = TaskGroup::new();
+        let _ok = group.create_task(async {
+            sleep(Duration::from_secs(60)).await?;
+            anyhow::Ok(())
+        });
+        let _bad = group.create_task(async { Err::<(), _>(anyhow::anyhow!("disk full")) });
+        let failures = group.join().await.unwrap_err();
+        println!("group failures: {:?}", failures.iter().map(ToString::to_string).collect::<Vec<_>>());
+
+        section("time limits and follow-ups (asyncio.wait_for, the seed's delay, add_done_callback)");
+        let slow = create_task(async {
+            sleep(Duration::from_secs(60)).await?;
+            anyhow::Ok(())
+        });
+        let timed_out = wait_for(slow.clone(), Duration::from_millis(10)).await;
+        println!("wait_for: {:?}, the task was cancelled: {}", timed_out.unwrap_err(), slow.cancelled());
+        let later = delay(async { anyhow::Ok("ran after a delay") }, Duration::from_millis(5)).await?;
+        println!("delay: {later}");
+        let first = create_task(async { anyhow::Ok(20) });
+        let follow_up = first.and_then(|n| async move { anyhow::Ok(n + 1) });
+        println!("and_then: {}", follow_up.await?);
+
+        section("blocking and CPU work off the loop (asyncio.to_thread / run_in_executor)");
+        let read = to_thread(|| std::thread::sleep(Duration::from_millis(5))).await;
+        println!("to_thread finished: {}", read.is_ok());
+        let sum = run_in_executor(Some(CpuPool::global()), || (1..=1_000_000u64).sum::<u64>()).await?;
+        println!("CpuPool sum: {sum}");
+
+        section("eager tasks (asyncio 3.12): a task that finishes at once never touches the scheduler");
+        let cached = create_eager_task(async { anyhow::Ok("cache hit") });
+        println!("done when created: {}, value: {}", cached.done(), cached.result()?);
 
         section("main returns: the loop cancels what is left (asyncio.run)");
         let _task = create_task(async {
