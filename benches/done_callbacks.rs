@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{batches, bench_flavors, taskloop_run, tokio_run};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::sync::Notify;
+
+mod common;
 
 /// Tasks alive at once.
 const BATCH: u64 = 100_000;
@@ -35,69 +38,46 @@ impl Countdown {
     }
 }
 
-fn batches(iters: u64) -> impl Iterator<Item = u64> {
-    (0..iters.div_ceil(BATCH)).map(move |b| BATCH.min(iters - b * BATCH))
-}
-
+/// `iters` empty tasks with a done callback each, in batches, from a taskloop main task.
 fn taskloop_done_callbacks(workers: Option<usize>, iters: u64) -> Duration {
-    let mut builder = taskloop::Runtime::builder();
-    if let Some(n) = workers {
-        builder.worker_threads(n);
-    }
-    builder
-        .build()
-        .expect("runtime")
-        .run(async move {
-            let start = Instant::now();
-            for n in batches(iters) {
-                let countdown = Countdown::new(n);
-                for _ in 0..n {
-                    let countdown = countdown.clone();
-                    let task = taskloop::create_task(async { anyhow::Ok(()) });
-                    task.add_done_callback(move |_| countdown.hit());
-                }
-                countdown.all_done.notified().await;
+    taskloop_run(workers, async move {
+        let start = Instant::now();
+        for n in batches(iters, BATCH) {
+            let countdown = Countdown::new(n);
+            for _ in 0..n {
+                let countdown = countdown.clone();
+                let task = taskloop::create_task(async { anyhow::Ok(()) });
+                task.add_done_callback(move |_| countdown.hit());
             }
-            anyhow::Ok(start.elapsed())
-        })
-        .expect("bench main")
+            countdown.all_done.notified().await;
+        }
+        anyhow::Ok(start.elapsed())
+    })
 }
 
+/// The same with raw tokio and a watcher task per task; the loop runs in a spawned task, as
+/// taskloop's main does.
 fn tokio_done_callbacks(workers: Option<usize>, iters: u64) -> Duration {
-    let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
-    }
-    .expect("runtime");
-    rt.block_on(async move {
-        tokio::spawn(async move {
-            let start = Instant::now();
-            for n in batches(iters) {
-                let countdown = Countdown::new(n);
-                for _ in 0..n {
-                    let countdown = countdown.clone();
-                    let task = tokio::spawn(async {});
-                    tokio::spawn(async move {
-                        let _ = task.await;
-                        countdown.hit();
-                    });
-                }
-                countdown.all_done.notified().await;
+    tokio_run(workers, async move {
+        let start = Instant::now();
+        for n in batches(iters, BATCH) {
+            let countdown = Countdown::new(n);
+            for _ in 0..n {
+                let countdown = countdown.clone();
+                let task = tokio::spawn(async {});
+                tokio::spawn(async move {
+                    let _ = task.await;
+                    countdown.hit();
+                });
             }
-            start.elapsed()
-        })
-        .await
-        .expect("bench main")
+            countdown.all_done.notified().await;
+        }
+        start.elapsed()
     })
 }
 
 fn done_callbacks(c: &mut Criterion) {
-    for (flavor, workers) in [("current_thread", None), ("multi_thread", Some(2))] {
-        let mut group = c.benchmark_group(format!("done_callbacks/{flavor}"));
-        group.bench_function("taskloop", |b| b.iter_custom(|iters| taskloop_done_callbacks(workers, iters)));
-        group.bench_function("tokio", |b| b.iter_custom(|iters| tokio_done_callbacks(workers, iters)));
-        group.finish();
-    }
+    bench_flavors(c, "done_callbacks", &[("taskloop", &taskloop_done_callbacks), ("tokio", &tokio_done_callbacks)]);
 }
 
 criterion_group!(benches, done_callbacks);

@@ -28,10 +28,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use common::{
+    FLAVORS, taskloop_builder, taskloop_cancel_all, taskloop_sleepers, tokio_abort_all, tokio_runtime, tokio_sleepers,
+};
+
+mod common;
 
 /// The task counts of the growth curve.
 const SIZES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -48,9 +52,6 @@ const NAP: Duration = Duration::from_secs(24 * 3600);
 
 /// The implementations compared.
 const IMPLS: [&str; 2] = ["taskloop", "tokio"];
-
-/// The runtime flavours, with their worker count.
-const FLAVORS: [(&str, Option<usize>); 2] = [("current_thread", None), ("multi_thread", Some(2))];
 
 /// Criterion flags that take no value (every other `--flag` is followed by one).
 const BOOLEAN_FLAGS: &[&str] = &[
@@ -71,9 +72,6 @@ const BOOLEAN_FLAGS: &[&str] = &[
     "--include-ignored",
     "--export",
 ];
-
-/// Tasks that have gone to sleep, over the whole process.
-static ASLEEP: AtomicU64 = AtomicU64::new(0);
 
 /// What one child measured: per task, in bytes and nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -243,27 +241,11 @@ fn summarize(bytes: f64, warm: &[Round]) -> Sample {
 }
 
 fn taskloop_child(workers: Option<usize>, tasks: u64) -> Result<Sample> {
-    let mut builder = taskloop::Runtime::builder();
-    if let Some(n) = workers {
-        builder.worker_threads(n);
-    }
-    let sample = builder.build()?.run(async move {
+    let sample = taskloop_builder(workers).build()?.run(async move {
         /// One round; `rss` is called once every task is asleep.
         async fn round(tasks: u64, rss: impl FnOnce()) -> anyhow::Result<Round> {
-            let asleep = ASLEEP.load(Ordering::Acquire) + tasks;
             let start = Instant::now();
-            let handles: Vec<_> = (0..tasks)
-                .map(|_| {
-                    taskloop::create_task(async {
-                        ASLEEP.fetch_add(1, Ordering::AcqRel);
-                        taskloop::sleep(NAP).await?;
-                        anyhow::Ok(())
-                    })
-                })
-                .collect();
-            while ASLEEP.load(Ordering::Acquire) < asleep {
-                taskloop::yield_now().await?;
-            }
+            let handles = taskloop_sleepers(tasks, NAP).await?;
             let spawn = start.elapsed();
             rss();
 
@@ -274,12 +256,7 @@ fn taskloop_child(workers: Option<usize>, tasks: u64) -> Result<Sample> {
             drop(all);
 
             let start = Instant::now();
-            for handle in &handles {
-                handle.cancel();
-            }
-            for handle in handles {
-                assert!(handle.await.is_err_and(|err| err.is_cancelled()), "a task did not end cancelled");
-            }
+            taskloop_cancel_all(handles).await;
             let cancel = start.elapsed();
             Ok(Round {
                 spawn_ns: per_task(spawn, tasks),
@@ -302,37 +279,18 @@ fn taskloop_child(workers: Option<usize>, tasks: u64) -> Result<Sample> {
 
 fn tokio_child(workers: Option<usize>, tasks: u64) -> Result<Sample> {
     async fn round(tasks: u64, rss: impl FnOnce()) -> Round {
-        let asleep = ASLEEP.load(Ordering::Acquire) + tasks;
         let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                tokio::spawn(async {
-                    ASLEEP.fetch_add(1, Ordering::AcqRel);
-                    tokio::time::sleep(NAP).await;
-                })
-            })
-            .collect();
-        while ASLEEP.load(Ordering::Acquire) < asleep {
-            tokio::task::yield_now().await;
-        }
+        let handles = tokio_sleepers(tasks, NAP).await;
         let spawn = start.elapsed();
         rss();
 
         let start = Instant::now();
-        for handle in &handles {
-            handle.abort();
-        }
-        for handle in handles {
-            assert!(handle.await.is_err_and(|err| err.is_cancelled()), "a task did not end cancelled");
-        }
+        tokio_abort_all(handles).await;
         let cancel = start.elapsed();
         Round { spawn_ns: per_task(spawn, tasks), all_tasks_ns: None, cancel_ns: per_task(cancel, tasks) }
     }
 
-    let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
-    };
+    let rt = tokio_runtime(workers)?;
     // The main task runs as a spawned task, as taskloop's main does.
     let sample = rt.block_on(spawned(async move {
         let before = resident_bytes();

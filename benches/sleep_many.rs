@@ -7,74 +7,53 @@
 
 use std::time::{Duration, Instant};
 
+use common::{batches, bench_flavors, taskloop_run, tokio_run};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
 
 /// Tasks asleep at once.
 const BATCH: u64 = 100_000;
 
 const NAP: Duration = Duration::from_millis(1);
 
-fn batches(iters: u64) -> impl Iterator<Item = u64> {
-    (0..iters.div_ceil(BATCH)).map(move |b| BATCH.min(iters - b * BATCH))
-}
-
+/// `iters` sleeping tasks, in batches, from a taskloop main task.
 fn taskloop_sleep_many(workers: Option<usize>, iters: u64) -> Duration {
-    let mut builder = taskloop::Runtime::builder();
-    if let Some(n) = workers {
-        builder.worker_threads(n);
-    }
-    builder
-        .build()
-        .expect("runtime")
-        .run(async move {
-            let start = Instant::now();
-            for n in batches(iters) {
-                let tasks: Vec<_> = (0..n)
-                    .map(|_| {
-                        taskloop::create_task(async {
-                            taskloop::sleep(NAP).await?;
-                            anyhow::Ok(())
-                        })
+    taskloop_run(workers, async move {
+        let start = Instant::now();
+        for n in batches(iters, BATCH) {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    taskloop::create_task(async {
+                        taskloop::sleep(NAP).await?;
+                        anyhow::Ok(())
                     })
-                    .collect();
-                for task in tasks {
-                    task.await?;
-                }
+                })
+                .collect();
+            for task in tasks {
+                task.await?;
             }
-            anyhow::Ok(start.elapsed())
-        })
-        .expect("bench main")
+        }
+        anyhow::Ok(start.elapsed())
+    })
 }
 
+/// The same with raw tokio; the loop runs in a spawned task, as taskloop's main does.
 fn tokio_sleep_many(workers: Option<usize>, iters: u64) -> Duration {
-    let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
-    }
-    .expect("runtime");
-    rt.block_on(async move {
-        tokio::spawn(async move {
-            let start = Instant::now();
-            for n in batches(iters) {
-                let handles: Vec<_> = (0..n).map(|_| tokio::spawn(tokio::time::sleep(NAP))).collect();
-                for handle in handles {
-                    handle.await.expect("sleeper");
-                }
+    tokio_run(workers, async move {
+        let start = Instant::now();
+        for n in batches(iters, BATCH) {
+            let handles: Vec<_> = (0..n).map(|_| tokio::spawn(tokio::time::sleep(NAP))).collect();
+            for handle in handles {
+                handle.await.expect("sleeper");
             }
-            start.elapsed()
-        })
-        .await
-        .expect("bench main")
+        }
+        start.elapsed()
     })
 }
 
 fn sleep_many(c: &mut Criterion) {
-    for (flavor, workers) in [("current_thread", None), ("multi_thread", Some(2))] {
-        let mut group = c.benchmark_group(format!("sleep_many/{flavor}"));
-        group.bench_function("taskloop", |b| b.iter_custom(|iters| taskloop_sleep_many(workers, iters)));
-        group.bench_function("tokio", |b| b.iter_custom(|iters| tokio_sleep_many(workers, iters)));
-        group.finish();
-    }
+    bench_flavors(c, "sleep_many", &[("taskloop", &taskloop_sleep_many), ("tokio", &tokio_sleep_many)]);
 }
 
 criterion_group!(benches, sleep_many);

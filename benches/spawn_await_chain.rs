@@ -13,15 +13,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use common::{batches, bench_flavors, taskloop_run, tokio_run};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
 
 /// The deepest chain.
 const DEPTH: u64 = 1_000;
-
-/// The chain lengths that make `iters` tasks in all.
-fn chains(iters: u64) -> impl Iterator<Item = u64> {
-    (0..iters.div_ceil(DEPTH)).map(move |c| DEPTH.min(iters - c * DEPTH))
-}
 
 type TaskloopBody = Pin<Box<dyn Future<Output = anyhow::Result<u64>> + Send>>;
 
@@ -36,23 +34,16 @@ fn taskloop_link(depth: u64) -> TaskloopBody {
     })
 }
 
+/// `iters` tasks in chains of up to `DEPTH`, from a taskloop main task.
 fn taskloop_chain(workers: Option<usize>, iters: u64) -> Duration {
-    let mut builder = taskloop::Runtime::builder();
-    if let Some(n) = workers {
-        builder.worker_threads(n);
-    }
-    builder
-        .build()
-        .expect("runtime")
-        .run(async move {
-            let start = Instant::now();
-            for depth in chains(iters) {
-                let ran = taskloop::create_task(taskloop_link(depth)).await?;
-                assert_eq!(ran, depth);
-            }
-            anyhow::Ok(start.elapsed())
-        })
-        .expect("bench main")
+    taskloop_run(workers, async move {
+        let start = Instant::now();
+        for depth in batches(iters, DEPTH) {
+            let ran = taskloop::create_task(taskloop_link(depth)).await?;
+            assert_eq!(ran, depth);
+        }
+        anyhow::Ok(start.elapsed())
+    })
 }
 
 type TokioBody = Pin<Box<dyn Future<Output = u64> + Send>>;
@@ -69,32 +60,18 @@ fn tokio_link(depth: u64) -> TokioBody {
 
 /// The same with raw tokio; the loop runs in a spawned task, as taskloop's main does.
 fn tokio_chain(workers: Option<usize>, iters: u64) -> Duration {
-    let rt = match workers {
-        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
-    }
-    .expect("runtime");
-    rt.block_on(async move {
-        tokio::spawn(async move {
-            let start = Instant::now();
-            for depth in chains(iters) {
-                let ran = tokio::spawn(tokio_link(depth)).await.expect("chain");
-                assert_eq!(ran, depth);
-            }
-            start.elapsed()
-        })
-        .await
-        .expect("bench main")
+    tokio_run(workers, async move {
+        let start = Instant::now();
+        for depth in batches(iters, DEPTH) {
+            let ran = tokio::spawn(tokio_link(depth)).await.expect("chain");
+            assert_eq!(ran, depth);
+        }
+        start.elapsed()
     })
 }
 
 fn spawn_await_chain(c: &mut Criterion) {
-    for (flavor, workers) in [("current_thread", None), ("multi_thread", Some(2))] {
-        let mut group = c.benchmark_group(format!("spawn_await_chain/{flavor}"));
-        group.bench_function("taskloop", |b| b.iter_custom(|iters| taskloop_chain(workers, iters)));
-        group.bench_function("tokio", |b| b.iter_custom(|iters| tokio_chain(workers, iters)));
-        group.finish();
-    }
+    bench_flavors(c, "spawn_await_chain", &[("taskloop", &taskloop_chain), ("tokio", &tokio_chain)]);
 }
 
 criterion_group!(benches, spawn_await_chain);
