@@ -2,6 +2,7 @@
 
 mod support;
 
+mod auto_traits;
 mod callbacks;
 mod cancel;
 mod eager;
