@@ -16,6 +16,7 @@
 //!
 //! **Invariant:** no job runs or is dropped, and no waker is woken, while `state` is locked.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -79,12 +80,21 @@ pub struct ThreadPool {
     inner: Arc<Inner>,
 }
 
+thread_local! {
+    /// The address of the pool whose worker this thread is (0 if none): a job that shuts down
+    /// its own pool must not wait for its own thread to exit.
+    static POOL_OF_THIS_THREAD: Cell<usize> = const { Cell::new(0) };
+}
+
 struct Inner {
     /// The `Arc` this lives in, to start workers and hand out `to_shared` from `&self`.
     me: Weak<Inner>,
     state: Mutex<State>,
     /// Workers wait here for work or shutdown.
     work: Condvar,
+    /// Signalled whenever a worker exits: `shutdown(wait = true)` waits here until none is
+    /// left, however many callers wait (the first one joins the handles).
+    exited: Condvar,
     config: Config,
 }
 
@@ -221,6 +231,16 @@ impl Inner {
             // A worker never panics (jobs are caught), so a join error carries nothing.
             let _ = thread.join();
         }
+        if wait {
+            // The first caller joined the handles; every caller (a second `shutdown(true)`
+            // included, as CPython's) returns only once no worker is left but, for a job
+            // shutting down its own pool, its own.
+            let own = usize::from(POOL_OF_THIS_THREAD.with(Cell::get) == std::ptr::from_ref(self).addr());
+            let mut state = self.lock();
+            while state.workers > own {
+                state = self.exited.wait(state).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
     }
 
     /// Starts a worker thread; called with the state locked, which the new thread waits for.
@@ -235,6 +255,7 @@ impl Inner {
     }
 
     fn work_loop(self: Arc<Self>) {
+        POOL_OF_THIS_THREAD.with(|p| p.set(std::ptr::from_ref(&*self).addr()));
         if let Some(init) = &self.config.initializer
             && let Err(payload) = catch_unwind(AssertUnwindSafe(|| init()))
         {
@@ -249,6 +270,7 @@ impl Inner {
                 let mut state = self.lock();
                 state.shutdown = true;
                 state.workers -= 1;
+                self.exited.notify_all();
                 state.threads.remove(&thread::current().id());
                 (std::mem::take(&mut state.queue), std::mem::take(&mut state.room))
             };
@@ -290,6 +312,7 @@ impl Inner {
                     // Exiting on its own: nobody will join this thread, so drop (detach) its handle.
                     let own = state.threads.remove(&thread::current().id());
                     state.workers -= 1;
+                    self.exited.notify_all();
                     drop(state);
                     drop(own);
                     return;
@@ -298,6 +321,7 @@ impl Inner {
             }
         }
         state.workers -= 1;
+        self.exited.notify_all();
     }
 }
 
@@ -360,7 +384,11 @@ impl Executor for Inner {
         if state.shutdown || state.queue.len() < self.config.queue_capacity {
             return Poll::Ready(());
         }
-        state.room.push(cx.waker().clone());
+        // One waker per waiting task, however often it is polled (a submitter in a `select!`
+        // loop would otherwise pile copies up until a place frees).
+        if !state.room.iter().any(|w| w.will_wake(cx.waker())) {
+            state.room.push(cx.waker().clone());
+        }
         Poll::Pending
     }
 
@@ -535,6 +563,7 @@ impl ThreadPoolBuilder {
                 threads: HashMap::new(),
             }),
             work: Condvar::new(),
+            exited: Condvar::new(),
             config,
         });
         Ok(ThreadPool { inner })

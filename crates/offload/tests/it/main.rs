@@ -8,6 +8,7 @@ mod faults;
 mod loop_shutdown;
 mod panics;
 mod pool_shutdown;
+mod regressions;
 mod to_thread;
 mod workers;
 

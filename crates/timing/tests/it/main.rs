@@ -8,6 +8,7 @@ mod auto_traits;
 mod delay;
 mod faults;
 mod follow_up;
+mod review;
 mod timeout;
 mod timers;
 mod wait_for;
