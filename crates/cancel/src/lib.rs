@@ -48,7 +48,7 @@ mod state;
 
 pub use error::Cancelled;
 pub use scope::{
-    CancelScope, Cancellable, Masked, ScopeSlot, Shield, cancellable, mask, shield, swap, take_current,
+    CancelScope, Cancellable, Masked, ScopeSlot, Shield, cancellable, is_masked, mask, shield, swap, take_current,
     with_current_scope,
 };
 pub use state::CancelState;

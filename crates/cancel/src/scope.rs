@@ -104,6 +104,11 @@ pub fn take_current() -> Option<Cancelled> {
     })
 }
 
+/// Whether a [`shield`] masks the current scope on this thread now.
+pub fn is_masked() -> bool {
+    CURRENT.with(|c| c.borrow().masked)
+}
+
 /// Calls `f` with the current scope (masked or not): how the runtime finds the running task.
 pub fn with_current_scope<R>(f: impl FnOnce(Option<&Arc<dyn CancelScope>>) -> R) -> R {
     CURRENT.with(|c| f(c.borrow().scope.as_ref()))

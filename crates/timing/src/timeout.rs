@@ -28,13 +28,16 @@
 //! A body that completes in the same poll in which the deadline is found to have passed
 //! keeps its value: completion wins over a deadline that has not yet been acted on.
 
+use std::any::Any;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 use taskloop_core::{TaskError, TaskRef, current_task};
 use tokio::time::{Instant, Sleep};
 
@@ -223,8 +226,9 @@ enum State {
     Created(Deadline),
     /// The block runs; its deadline has not passed.
     Entered { task: TaskRef, cancelling: usize, deadline: Instant },
-    /// The deadline expired: the task was cancelled and owes an `uncancel`.
-    Expiring { task: TaskRef, cancelling: usize },
+    /// The deadline expired: the task was cancelled (and owes an `uncancel`), and the request
+    /// moved into `scope`, which delivers it to the block alone.
+    Expiring { task: TaskRef, cancelling: usize, scope: Arc<BlockScope> },
     /// The block has ended.
     Exited,
 }
@@ -304,7 +308,14 @@ where
             State::Exited => panic!("`Timeout` polled after it completed"),
         }
 
-        if let Poll::Ready(result) = this.body.poll(cx) {
+        let polled = match this.state {
+            // After the deadline the block runs under a scope of its own, which hands it the
+            // deadline's cancellation; a wrapper outside this `Timeout` (a `shield`, a
+            // `cancellable`) never sees that request, so it cannot take it first.
+            State::Expiring { scope, .. } => scope.poll_within(|| this.body.poll(cx)),
+            _ => this.body.poll(cx),
+        };
+        if let Poll::Ready(result) = polled {
             let result = result.map_err(|e| TaskError::from_body_error(e.into()));
             return Poll::Ready(exit(this.state, result));
         }
@@ -341,19 +352,90 @@ fn poll_deadline(mut timer: Pin<&mut Option<Sleep>>, deadline: Instant, cx: &mut
     }
 }
 
-/// Step 2: cancels the task that entered the block.
+/// Step 2: cancels the task that entered the block, as asyncio does (so `cancelling()` counts
+/// it), then takes the request straight back from the task, masked or not, into the block's
+/// own scope: only the block's cancellation points may deliver it.
 fn expire(state: &mut State) {
     if let State::Entered { task, cancelling, .. } = std::mem::replace(state, State::Exited) {
         // Our own task is running (it is polling us), so the request is always accepted.
         let _accepted = task.cancel();
-        *state = State::Expiring { task, cancelling };
+        let taken = taskloop_cancel::with_current_scope(|scope| scope.and_then(|s| s.take_cancel()));
+        let scope = Arc::new(BlockScope { deadline: Mutex::new(taken), enclosing: Mutex::new(None) });
+        *state = State::Expiring { task, cancelling, scope };
     }
+}
+
+/// The cancel scope an expired block runs under: it delivers the deadline's cancellation once,
+/// and otherwise passes requests through from the scope around the `Timeout` (unless a
+/// `shield` there masks them), so nested timeouts chain and outer cancellations still arrive.
+pub(crate) struct BlockScope {
+    /// The deadline's cancellation, until a cancellation point in the block takes it.
+    deadline: Mutex<Option<Cancelled>>,
+    /// The scope around the `Timeout` for the current poll, and whether it was masked.
+    enclosing: Mutex<Option<(Arc<dyn CancelScope>, bool)>>,
+}
+
+impl BlockScope {
+    /// Polls the block with this scope installed, and the scope around it restored after.
+    fn poll_within<R>(self: &Arc<Self>, poll: impl FnOnce() -> R) -> R {
+        let enclosing = taskloop_cancel::with_current_scope(|s| s.cloned());
+        *lock(&self.enclosing) = enclosing.map(|s| (s, taskloop_cancel::is_masked()));
+        let mut slot = ScopeSlot::new(self.clone());
+        taskloop_cancel::swap(&mut slot);
+        // Restore the enclosing scope even if the block panics (the task's harness catches it).
+        struct Restore<'a>(&'a mut ScopeSlot);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                taskloop_cancel::swap(self.0);
+            }
+        }
+        let _restore = Restore(&mut slot);
+        poll()
+    }
+
+    fn enclosing(&self) -> Option<Arc<dyn CancelScope>> {
+        lock(&self.enclosing).as_ref().map(|(s, _)| s.clone())
+    }
+}
+
+impl fmt::Debug for BlockScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockScope").field("deadline_pending", &lock(&self.deadline).is_some()).finish()
+    }
+}
+
+impl CancelScope for BlockScope {
+    fn take_cancel(&self) -> Option<Cancelled> {
+        if let Some(cancelled) = lock(&self.deadline).take() {
+            return Some(cancelled);
+        }
+        let enclosing = lock(&self.enclosing).clone();
+        match enclosing {
+            Some((scope, false)) => scope.take_cancel(),
+            _ => None,
+        }
+    }
+
+    /// The block still runs in the same task: `current_task()` inside it is that task.
+    fn owner(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
+        self.enclosing()?.owner()
+    }
+
+    fn waiting_on(&self, task_id: Option<u64>) {
+        if let Some(scope) = self.enclosing() {
+            scope.waiting_on(task_id);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Step 3: the block ended with `result`; decides what the `Timeout` resolves to.
 fn exit<T>(state: &mut State, result: Result<T, TaskError>) -> Result<T, TaskError> {
     match std::mem::replace(state, State::Exited) {
-        State::Expiring { task, cancelling } => {
+        State::Expiring { task, cancelling, .. } => {
             let remaining = task.uncancel();
             match result {
                 // No request arrived from elsewhere: this cancellation is ours.

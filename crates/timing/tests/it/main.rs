@@ -8,7 +8,7 @@ mod auto_traits;
 mod delay;
 mod faults;
 mod follow_up;
-mod review;
+mod regressions;
 mod timeout;
 mod timers;
 mod wait_for;
