@@ -161,6 +161,13 @@ impl TaskGroup {
         let task = create_task(fut);
         let (key, aborting) = {
             let mut st = lock(&self.shared);
+            // Checked again with the insertion, in one critical section: a `create_task`
+            // racing the end of `join` is either joined, or refused here, never lost.
+            if st.finished.is_some() {
+                drop(st);
+                task.cancel();
+                panic!("TaskGroup::create_task: the group is finished (join has returned)");
+            }
             (st.running.insert(task.as_task_ref()), st.aborting)
         };
         if aborting {
