@@ -14,7 +14,7 @@ use super::{Shared, TaskError};
 use crate::runtime::LoopShared;
 
 fn new_task() -> (Arc<LoopShared>, Arc<Shared<u32>>) {
-    let loop_ = Arc::new(LoopShared::new(1, true, false));
+    let loop_ = Arc::new(LoopShared::new(1, true, false, false));
     let shared = Arc::new(Shared::new(loop_.clone(), None, false));
     (loop_, shared)
 }

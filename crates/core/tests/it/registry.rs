@@ -126,3 +126,39 @@ on_both_flavours! {
         anyhow::Ok(())
     }
 }
+
+#[test]
+fn dump_shows_each_task_s_age_on_the_loop_clock_when_the_loop_tracks_ages() {
+    let mut builder = taskloop::Runtime::builder();
+    builder.start_paused(true).track_task_ages(true);
+    builder
+        .build()
+        .unwrap()
+        .run(async {
+            let old = taskloop::TaskBuilder::new().name("old").spawn(async {
+                sleep(Duration::from_secs(3600)).await?;
+                anyhow::Ok(())
+            });
+            sleep(Duration::from_secs(5)).await?;
+            let young = taskloop::TaskBuilder::new().name("young").spawn(async {
+                sleep(Duration::from_secs(3600)).await?;
+                anyhow::Ok(())
+            });
+            sleep(Duration::from_secs(2)).await?;
+            let snapshot = taskloop::dump();
+            let age = |name: &str| snapshot.tasks.iter().find(|t| &*t.name == name).unwrap().age;
+            assert_eq!(age("old"), Some(Duration::from_secs(7)));
+            assert_eq!(age("young"), Some(Duration::from_secs(2)));
+            assert!(snapshot.to_string().contains("7.000s"));
+            old.cancel();
+            young.cancel();
+            anyhow::Ok(())
+        })
+        .unwrap();
+    // Not tracked by default: no clock read per spawn, and no age to show.
+    paused(async {
+        assert_eq!(taskloop::dump().tasks[0].age, None);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
