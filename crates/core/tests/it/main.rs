@@ -2,6 +2,8 @@
 
 mod support;
 
+use taskloop_test_support::on_both_flavours;
+
 mod auto_traits;
 mod callbacks;
 mod cancel;

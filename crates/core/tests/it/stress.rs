@@ -8,7 +8,7 @@
 //! until `TASKLOOP_STRESS_SECS` have passed (`cargo xtask stress --secs N`).
 
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use taskloop::{
@@ -27,25 +27,7 @@ pub(crate) fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Keeps the panics these tests cause on purpose (messages starting with "deliberate") off
-/// stderr; any other panic still prints through the previous hook.
-pub(crate) fn quiet_deliberate_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !message.starts_with("deliberate") {
-                previous(info);
-            }
-        }));
-    });
-}
+pub(crate) use taskloop_test_support::quiet_deliberate_panics;
 
 /// A line of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`), if the platform has one.
 pub(crate) fn proc_status_bytes(field: &str) -> Option<u64> {

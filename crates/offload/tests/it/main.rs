@@ -12,7 +12,7 @@ mod regressions;
 mod to_thread;
 mod workers;
 
-use std::sync::{Once, mpsc};
+use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
@@ -31,24 +31,7 @@ pub(crate) fn blocker<T: Send + 'static>(
     (job, started_rx, release_tx)
 }
 
-/// Keeps the deliberate panics of these tests out of the output; other panics still print.
-pub(crate) fn quiet_deliberate_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !message.starts_with("deliberate") {
-                previous(info);
-            }
-        }));
-    });
-}
+pub(crate) use taskloop_test_support::quiet_deliberate_panics;
 
 /// Both loop flavours, as `Runtime` builders.
 pub(crate) fn flavours() -> [(&'static str, taskloop::Builder); 2] {

@@ -2,7 +2,6 @@
 //! and the timer queue, later timers and tasks go on; a panic in a follow-up's closure ends that
 //! follow-up `Panicked` and nothing else.
 
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use taskloop::prelude::*;
@@ -11,25 +10,7 @@ use taskloop::{TaskError, call_later, create_task, set_exception_handler, sleep}
 use crate::on_both_flavours;
 use crate::support::{Log, MS};
 
-/// Keeps the panics these tests cause on purpose (messages starting with "deliberate") off
-/// stderr; any other panic still prints.
-fn quiet_deliberate_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !message.starts_with("deliberate") {
-                previous(info);
-            }
-        }));
-    });
-}
+use taskloop_test_support::quiet_deliberate_panics;
 
 /// Waits (sleeping on the loop) until `log` holds `n` events; gives up after 10 s of real time
 /// so a missing event fails the test instead of hanging it.
