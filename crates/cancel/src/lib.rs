@@ -48,7 +48,7 @@ mod state;
 
 pub use error::Cancelled;
 pub use scope::{
-    CancelScope, Cancellable, Masked, ScopeSlot, Shield, cancellable, is_masked, mask, shield, swap, take_current,
-    with_current_scope,
+    CancelScope, Cancellable, Masked, PointWaker, ScopeSlot, Shield, cancellable, is_masked, mask, shield, swap,
+    swap_in, take_current, with_current_scope,
 };
 pub use state::CancelState;

@@ -1,9 +1,11 @@
 //! The current cancel scope of this thread, and the futures that consult it.
 //!
-//! The runtime installs the task being polled as the current [`CancelScope`] with [`enter`]
-//! for the length of one poll of its body. A cancellation point asks it for a pending request
-//! with [`take_current`]. [`shield`] masks the scope while it polls the future it protects, so
-//! nothing inside sees the request.
+//! The runtime installs the task being polled as the current [`CancelScope`] with [`swap`]
+//! for the length of one poll of its body, together with the identity of the waker it is
+//! polled with. A cancellation point asks the scope for a pending request through its
+//! [`PointWaker`], which also makes sure that a later request wakes the point itself when the
+//! point is polled with some other waker (inside a `FuturesUnordered`, say). [`shield`] masks
+//! the scope while it polls the future it protects, so nothing inside sees the request.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -11,7 +13,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
@@ -35,6 +37,32 @@ pub trait CancelScope: Send + Sync {
     /// Diagnostics: the task is now suspended awaiting the task with this id (`None`: no
     /// longer). The runtime shows it in its task dumps. Does nothing by default.
     fn waiting_on(&self, _task_id: Option<u64>) {}
+
+    /// Keeps `waker`, the waker of a cancellation point suspended in this scope, to be woken
+    /// when a cancel request arrives: in slot `key` if given (replacing what it held), else in
+    /// a new slot. Returns the slot, or `None` if this scope keeps no wakers (the default).
+    fn register_point(&self, _waker: &Waker, _key: Option<usize>) -> Option<usize> {
+        None
+    }
+
+    /// Frees a slot [`register_point`](Self::register_point) returned.
+    fn forget_point(&self, _key: usize) {}
+}
+
+/// Which waker a future is polled with, without holding it: what [`Waker::will_wake`]
+/// compares. The scope's owner is polled with the same waker every time (tokio's contract for
+/// a task), so a cancellation point polled with that waker needs nothing more to be woken.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct WakerId {
+    data: usize,
+    vtable: usize,
+}
+
+impl WakerId {
+    #[inline]
+    fn of(waker: &Waker) -> Self {
+        WakerId { data: waker.data() as usize, vtable: std::ptr::from_ref(waker.vtable()) as usize }
+    }
 }
 
 /// What this thread is polling: the current task's scope, and whether a [`shield`] hides it.
@@ -43,9 +71,23 @@ struct Current {
     masked: bool,
 }
 
+/// This thread's current scope, and the waker its task was last polled with.
+struct Polling {
+    current: Current,
+    /// Set by [`swap_in`] and left as it is by the swap back: after a nested poll (an eager
+    /// task's first step inside its creator's poll) it names the inner task's waker, which
+    /// only makes the outer task's points keep their wakers needlessly, never wrongly.
+    waker: WakerId,
+}
+
 thread_local! {
     // One slot for everything, so entering and leaving a task costs one access each.
-    static CURRENT: RefCell<Current> = const { RefCell::new(Current { scope: None, masked: false }) };
+    static CURRENT: RefCell<Polling> = const {
+        RefCell::new(Polling {
+            current: Current { scope: None, masked: false },
+            waker: WakerId { data: 0, vtable: 0 },
+        })
+    };
 }
 
 /// A task's cancel scope, ready to be made current: the runtime keeps one per task and
@@ -72,12 +114,24 @@ impl fmt::Debug for ScopeSlot {
 /// every task. The caller must call it again even if the poll panics (the runtime polls
 /// bodies under `catch_unwind`).
 pub fn swap(slot: &mut ScopeSlot) {
-    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), &mut slot.0));
+    CURRENT.with(|c| std::mem::swap(&mut c.borrow_mut().current, &mut slot.0));
+}
+
+/// [`swap`] for a task about to be polled with `waker`: a cancellation point polled with the
+/// same waker needs no waker of its own kept (see [`PointWaker`]). The swap back is a plain
+/// [`swap`]. A scope nested inside a task's poll (a block) is swapped in with [`swap`].
+#[inline]
+pub fn swap_in(slot: &mut ScopeSlot, waker: &Waker) {
+    CURRENT.with(|c| {
+        let mut polling = c.borrow_mut();
+        std::mem::swap(&mut polling.current, &mut slot.0);
+        polling.waker = WakerId::of(waker);
+    });
 }
 
 /// Hides the current scope's requests from everything polled until the guard is dropped.
 pub fn mask() -> Masked {
-    Masked { was: CURRENT.with(|c| std::mem::replace(&mut c.borrow_mut().masked, true)) }
+    Masked { was: CURRENT.with(|c| std::mem::replace(&mut c.borrow_mut().current.masked, true)) }
 }
 
 /// Unmasks when dropped; see [`mask`].
@@ -89,29 +143,112 @@ pub struct Masked {
 
 impl Drop for Masked {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.borrow_mut().masked = self.was);
+        CURRENT.with(|c| c.borrow_mut().current.masked = self.was);
     }
 }
 
-/// Delivers the current task's pending cancel request, if any: what every cancellation point
-/// calls when it is polled. `None` outside a task and inside a [`shield`].
+/// Delivers the current task's pending cancel request, if any. `None` outside a task and
+/// inside a [`shield`]. A cancellation point calls [`PointWaker::poll_cancel`] instead, which
+/// also keeps the point reachable by later requests.
 pub fn take_current() -> Option<Cancelled> {
     // `take_cancel` is runtime code that never touches this thread-local, so the shared borrow
     // cannot conflict.
     CURRENT.with(|c| {
-        let current = c.borrow();
+        let current = &c.borrow().current;
         if current.masked { None } else { current.scope.as_ref()?.take_cancel() }
     })
 }
 
 /// Whether a [`shield`] masks the current scope on this thread now.
 pub fn is_masked() -> bool {
-    CURRENT.with(|c| c.borrow().masked)
+    CURRENT.with(|c| c.borrow().current.masked)
 }
 
 /// Calls `f` with the current scope (masked or not): how the runtime finds the running task.
 pub fn with_current_scope<R>(f: impl FnOnce(Option<&Arc<dyn CancelScope>>) -> R) -> R {
-    CURRENT.with(|c| f(c.borrow().scope.as_ref()))
+    CURRENT.with(|c| f(c.borrow().current.scope.as_ref()))
+}
+
+/// What every cancellation point keeps between polls, so that a cancel request reaches it.
+///
+/// A request wakes the task, whose next poll re-polls the futures it awaits. A point polled
+/// with the task's own waker is re-polled with it. A point inside a combinator that re-polls
+/// only the children it was woken for (`FuturesUnordered`, `select` over streams,
+/// `join_all`) is polled with a waker of that combinator; the point asks the task to keep
+/// that waker and wake it with the request, so the point gets to deliver the request (which
+/// the body may catch) instead of the body being ended at a foreign await around it.
+///
+/// Costs nothing beyond one comparison when the point is polled with the task's waker.
+#[derive(Default)]
+pub struct PointWaker(Option<Box<Registration>>);
+
+/// Where a point's waker is kept: the scope that keeps it, and the slot, which dropping the
+/// registration frees.
+struct Registration {
+    scope: Arc<dyn CancelScope>,
+    key: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.scope.forget_point(self.key);
+    }
+}
+
+impl PointWaker {
+    /// A point that has not been polled yet.
+    pub const fn new() -> Self {
+        PointWaker(None)
+    }
+
+    /// What a cancellation point calls at the start of every poll: delivers the current
+    /// task's pending cancel request (`None` outside a task and inside a [`shield`]); if
+    /// there is none and the point is polled with a waker other than the task's, keeps that
+    /// waker in the task so that a later request wakes it.
+    #[inline]
+    pub fn poll_cancel(&mut self, cx: &Context<'_>) -> Option<Cancelled> {
+        // The scope's methods are runtime code that never touches this thread-local, so the
+        // shared borrow cannot conflict.
+        CURRENT.with(|c| {
+            let polling = c.borrow();
+            if polling.current.masked {
+                return None;
+            }
+            let scope = polling.current.scope.as_ref()?;
+            if let Some(cancelled) = scope.take_cancel() {
+                return Some(cancelled);
+            }
+            if self.0.is_some() || WakerId::of(cx.waker()) != polling.waker {
+                self.register(scope, cx.waker());
+            }
+            None
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&mut self, scope: &Arc<dyn CancelScope>, waker: &Waker) {
+        match &mut self.0 {
+            // Polled under the scope it registered with: update the slot.
+            Some(reg) if Arc::ptr_eq(&reg.scope, scope) => {
+                if let Some(key) = reg.scope.register_point(waker, Some(reg.key)) {
+                    reg.key = key;
+                }
+            }
+            _ => {
+                self.0 = None;
+                if let Some(key) = scope.register_point(waker, None) {
+                    self.0 = Some(Box::new(Registration { scope: scope.clone(), key }));
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PointWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PointWaker").field("registered", &self.0.is_some()).finish()
+    }
 }
 
 /// Turns any future into a cancellation point: asyncio's behaviour for every `await`.
@@ -142,7 +279,7 @@ pub fn with_current_scope<R>(f: impl FnOnce(Option<&Arc<dyn CancelScope>>) -> R)
 /// # }
 /// ```
 pub fn cancellable<F: IntoFuture>(fut: F) -> Cancellable<F::IntoFuture> {
-    Cancellable { inner: fut.into_future() }
+    Cancellable { inner: fut.into_future(), point: PointWaker::new() }
 }
 
 pin_project! {
@@ -152,6 +289,7 @@ pin_project! {
     pub struct Cancellable<F> {
         #[pin]
         inner: F,
+        point: PointWaker,
     }
 }
 
@@ -159,10 +297,11 @@ impl<F: Future> Future for Cancellable<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(cancelled) = take_current() {
+        let this = self.project();
+        if let Some(cancelled) = this.point.poll_cancel(cx) {
             return Poll::Ready(Err(cancelled));
         }
-        self.project().inner.poll(cx).map(Ok)
+        this.inner.poll(cx).map(Ok)
     }
 }
 
@@ -202,7 +341,7 @@ impl<F: Future> Future for Cancellable<F> {
 /// # }
 /// ```
 pub fn shield<F: IntoFuture>(fut: F) -> Shield<F::IntoFuture> {
-    Shield { inner: fut.into_future() }
+    Shield { inner: fut.into_future(), point: PointWaker::new() }
 }
 
 pin_project! {
@@ -212,6 +351,7 @@ pin_project! {
     pub struct Shield<F> {
         #[pin]
         inner: F,
+        point: PointWaker,
     }
 }
 
@@ -219,10 +359,11 @@ impl<F: Future> Future for Shield<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(cancelled) = take_current() {
+        let this = self.project();
+        if let Some(cancelled) = this.point.poll_cancel(cx) {
             return Poll::Ready(Err(cancelled));
         }
         let _masked = mask();
-        self.project().inner.poll(cx).map(Ok)
+        this.inner.poll(cx).map(Ok)
     }
 }

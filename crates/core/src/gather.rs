@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::stream::{FusedStream, FuturesUnordered, Stream, StreamExt};
-use taskloop_cancel::Cancelled;
+use taskloop_cancel::{Cancelled, PointWaker};
 
 use crate::error::TaskError;
 use crate::task::Task;
@@ -36,6 +36,8 @@ struct Children<T> {
     /// Tasks that were done at the call, in input order: reported before any other.
     ready: VecDeque<usize>,
     pending: FuturesUnordered<Done>,
+    /// Reaches the gathering call with a cancel request of the task awaiting it.
+    point: PointWaker,
 }
 
 impl<T: Send + 'static> Children<T> {
@@ -60,7 +62,7 @@ impl<T: Send + 'static> Children<T> {
             }
             all.push(task.clone());
         }
-        Children { tasks: all, ready, pending }
+        Children { tasks: all, ready, pending, point: PointWaker::new() }
     }
 }
 
@@ -103,13 +105,15 @@ enum Phase {
 }
 
 impl Phase {
-    /// At a poll that will wait: delivers the caller's cancellation, if any, to the children.
-    fn check_cancel<T>(&mut self, children: &Children<T>) {
-        if matches!(self, Phase::Waiting)
-            && let Some(cancelled) = taskloop_cancel::take_current()
-        {
+    /// At a poll that will wait: passes the caller's cancellation, if any, on to the children
+    /// still running. A later request is passed on too, as asyncio's gathering future does;
+    /// the call then still ends with the first.
+    fn check_cancel<T>(&mut self, children: &mut Children<T>, cx: &Context<'_>) {
+        if let Some(cancelled) = children.point.poll_cancel(cx) {
             children.cancel_pending(&cancelled);
-            *self = Phase::Cancelling(cancelled);
+            if matches!(self, Phase::Waiting) {
+                *self = Phase::Cancelling(cancelled);
+            }
         }
     }
 }
@@ -190,7 +194,7 @@ impl<T: Clone + Send + 'static> Future for Gather<T> {
         let this = &mut *self;
         assert!(!matches!(this.phase, Phase::Finished), "Gather polled after it finished");
         if this.children.remaining() > 0 {
-            this.phase.check_cancel(&this.children);
+            this.phase.check_cancel(&mut this.children, cx);
         }
         while let Some(index) = std::task::ready!(this.children.poll_next(cx)) {
             let outcome = outcome_of(&this.children.tasks[index]);
@@ -276,7 +280,7 @@ impl<T: Clone + Send + 'static> Future for GatherSettled<T> {
         let this = &mut *self;
         assert!(!matches!(this.phase, Phase::Finished), "GatherSettled polled after it finished");
         if this.children.remaining() > 0 {
-            this.phase.check_cancel(&this.children);
+            this.phase.check_cancel(&mut this.children, cx);
         }
         while std::task::ready!(this.children.poll_next(cx)).is_some() {}
         match std::mem::replace(&mut this.phase, Phase::Finished) {
@@ -354,7 +358,7 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
         if this.children.remaining() == 0 {
             return Poll::Ready(None);
         }
-        if let Some(cancelled) = taskloop_cancel::take_current() {
+        if let Some(cancelled) = this.children.point.poll_cancel(cx) {
             return Poll::Ready(Some(Err(TaskError::Cancelled(cancelled))));
         }
         this.children.poll_next(cx).map(|next| next.map(|index| this.children.tasks[index].result()))

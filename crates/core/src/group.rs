@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
-use taskloop_cancel::Cancelled;
+use taskloop_cancel::{Cancelled, PointWaker};
 
 use crate::error::TaskError;
 use crate::task::{Task, TaskRef, create_task};
@@ -191,7 +191,7 @@ impl TaskGroup {
     /// by any failures. Dropping the `join` future unfinished cancels nothing (dropping the
     /// group does).
     pub fn join(&self) -> GroupJoin<'_> {
-        GroupJoin { group: self, key: None }
+        GroupJoin { group: self, key: None, point: PointWaker::new() }
     }
 }
 
@@ -251,6 +251,8 @@ pub struct GroupJoin<'a> {
     group: &'a TaskGroup,
     /// This join's slot in `joiners` while it waits.
     key: Option<usize>,
+    /// Reaches the join with a cancel request of the task awaiting it.
+    point: PointWaker,
 }
 
 impl Future for GroupJoin<'_> {
@@ -263,12 +265,14 @@ impl Future for GroupJoin<'_> {
         if let Some(result) = &st.finished {
             return Poll::Ready(result.clone());
         }
-        if !st.running.is_empty() && st.join_cancelled.is_none() {
-            // Taking the request locks the current task's state: not under our lock.
+        if !st.running.is_empty() {
+            // Taking the request locks the current task's state: not under our lock. A
+            // request after the first is absorbed, as asyncio's `__aexit__` does: the group
+            // is already cancelling its tasks and waits for them.
             drop(st);
-            let cancelled = taskloop_cancel::take_current();
+            let cancelled = this.point.poll_cancel(cx);
             st = lock(shared);
-            if let Some(cancelled) = cancelled {
+            if let Some(cancelled) = cancelled.filter(|_| st.join_cancelled.is_none()) {
                 let to_cancel = st.abort();
                 st.join_cancelled = Some(cancelled.clone());
                 drop(st);

@@ -78,10 +78,26 @@ impl LoopShared {
 
     /// Queues done callbacks, in order, to run on the loop.
     pub(crate) fn schedule_callbacks(&self, callbacks: Vec<DoneCallback>) {
-        self.enqueue(callbacks.into_iter().map(|callback| Job { callback, cancelled: None }));
+        if let Some(runner) = self.queue_callbacks(callbacks) {
+            runner.wake();
+        }
+    }
+
+    /// [`schedule_callbacks`](Self::schedule_callbacks) without waking the runner: returns its
+    /// waker, for the caller to wake when it is ready (after unlocking, and after whatever
+    /// must come first).
+    pub(crate) fn queue_callbacks(&self, callbacks: Vec<DoneCallback>) -> Option<Waker> {
+        self.push(callbacks.into_iter().map(|callback| Job { callback, cancelled: None }))
     }
 
     fn enqueue(&self, jobs: impl IntoIterator<Item = Job>) {
+        if let Some(runner) = self.push(jobs) {
+            runner.wake();
+        }
+    }
+
+    /// Queues `jobs` and returns the runner's waker if it sleeps, to be woken by the caller.
+    fn push(&self, jobs: impl IntoIterator<Item = Job>) -> Option<Waker> {
         let (runner, refused) = {
             let mut q = lock(&self.queue);
             if q.stopped {
@@ -93,9 +109,7 @@ impl LoopShared {
             }
         };
         drop(refused);
-        if let Some(w) = runner {
-            w.wake();
-        }
+        runner
     }
 
     /// Runs queued callbacks until `run` closes the queue and it is empty.

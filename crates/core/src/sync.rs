@@ -5,12 +5,12 @@
 #[cfg(taskloop_loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(taskloop_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU16, Ordering};
 
 #[cfg(not(taskloop_loom))]
 pub(crate) use std::sync::Mutex;
 #[cfg(not(taskloop_loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU16, Ordering};
 
 /// Locks `mutex`, ignoring poisoning.
 ///

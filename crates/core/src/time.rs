@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use taskloop_cancel::{Cancelled, take_current};
+use taskloop_cancel::{Cancelled, PointWaker};
 
 /// Suspends the current task for `duration`: asyncio's `asyncio.sleep()`.
 ///
@@ -41,8 +41,12 @@ use taskloop_cancel::{Cancelled, take_current};
 /// # }
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let timer = (!duration.is_zero()).then(|| tokio::time::sleep(duration));
-    Sleep { timer, yielded: false }
+    let wait = if duration.is_zero() {
+        Wait::Yield { yielded: false }
+    } else {
+        Wait::Timer { timer: tokio::time::sleep(duration) }
+    };
+    Sleep { wait, point: PointWaker::new() }
 }
 
 pin_project! {
@@ -51,8 +55,20 @@ pin_project! {
     #[derive(Debug)]
     pub struct Sleep {
         #[pin]
-        timer: Option<tokio::time::Sleep>,
-        yielded: bool,
+        wait: Wait,
+        point: PointWaker,
+    }
+}
+
+pin_project! {
+    /// What a [`Sleep`] waits for. An enum rather than an optional timer beside a flag, so the
+    /// flag fits in the timer's spare bits: a body's future is moved by value when it is
+    /// spawned, and a few bytes decide whether that copy is inlined.
+    #[project = WaitProj]
+    #[derive(Debug)]
+    enum Wait {
+        Timer { #[pin] timer: tokio::time::Sleep },
+        Yield { yielded: bool },
     }
 }
 
@@ -60,13 +76,13 @@ impl Future for Sleep {
     type Output = Result<(), Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(cancelled) = take_current() {
+        let this = self.project();
+        if let Some(cancelled) = this.point.poll_cancel(cx) {
             return Poll::Ready(Err(cancelled));
         }
-        let this = self.project();
-        match this.timer.as_pin_mut() {
-            Some(timer) => timer.poll(cx).map(Ok),
-            None => yield_once(this.yielded, cx),
+        match this.wait.project() {
+            WaitProj::Timer { timer } => timer.poll(cx).map(Ok),
+            WaitProj::Yield { yielded } => yield_once(yielded, cx),
         }
     }
 }
@@ -93,7 +109,7 @@ impl Future for Sleep {
 /// # }
 /// ```
 pub fn yield_now() -> YieldNow {
-    YieldNow { yielded: false }
+    YieldNow { yielded: false, point: PointWaker::new() }
 }
 
 /// The future returned by [`yield_now`].
@@ -101,16 +117,18 @@ pub fn yield_now() -> YieldNow {
 #[derive(Debug)]
 pub struct YieldNow {
     yielded: bool,
+    point: PointWaker,
 }
 
 impl Future for YieldNow {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(cancelled) = take_current() {
+        let this = &mut *self;
+        if let Some(cancelled) = this.point.poll_cancel(cx) {
             return Poll::Ready(Err(cancelled));
         }
-        yield_once(&mut self.yielded, cx)
+        yield_once(&mut this.yielded, cx)
     }
 }
 

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use taskloop_cancel::PointWaker;
 
 use crate::error::TaskError;
 use crate::task::{TaskRef, WaiterKey};
@@ -76,8 +77,9 @@ where
         refs.iter().enumerate().filter(|(_, r)| !r.done()).map(|(i, r)| Done::new(r.clone(), i)).collect();
     if !already && !waiting.is_empty() {
         let mut deadline = timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        let mut point = PointWaker::new();
         poll_fn(|cx| {
-            if let Some(cancelled) = taskloop_cancel::take_current() {
+            if let Some(cancelled) = point.poll_cancel(cx) {
                 return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
             }
             while let Poll::Ready(next) = waiting.poll_next_unpin(cx) {

@@ -34,7 +34,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use taskloop_cancel::{Cancelled, take_current};
+use taskloop_cancel::{Cancelled, PointWaker, take_current};
 use taskloop_core::{Executor, Job, JobId, Refused, TaskError};
 
 /// The message of the `Cancelled` an awaiter gets when the executor drops its job unrun.
@@ -191,6 +191,8 @@ enum Phase {
 struct Offload<R> {
     call: Arc<dyn Outcome<R>>,
     phase: Phase,
+    /// Reaches the awaiting future with a cancel request of its task.
+    point: PointWaker,
 }
 
 impl<R: Send + 'static> Offload<R> {
@@ -201,7 +203,7 @@ impl<R: Send + 'static> Offload<R> {
         let call = Arc::new(Call { state: Mutex::new(State { stage: Stage::Queued(f), waker: None }) });
         let submission = Submission { call: Some(call.clone()) };
         let job = Job::new(move || submission.run());
-        Offload { call, phase: Phase::Unsubmitted { executor, job } }
+        Offload { call, phase: Phase::Unsubmitted { executor, job }, point: PointWaker::new() }
     }
 
     /// Hands the job to its executor if it is not queued yet; `Ready(Err)` if it cannot be.
@@ -250,7 +252,7 @@ impl<R: Send + 'static> Offload<R> {
     }
 
     fn poll_offload(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, TaskError>> {
-        if let Some(cancelled) = take_current() {
+        if let Some(cancelled) = self.point.poll_cancel(cx) {
             self.give_up();
             return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
         }

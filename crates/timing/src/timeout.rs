@@ -16,9 +16,13 @@
 //!    deadline, as in asyncio where the timer callback cannot run before the task yields.
 //! 2. When a poll leaves the body pending and the deadline has passed, the deadline
 //!    *expires* (asyncio's `_on_timeout`): `cancel()` on the current task, and a wake-up so
-//!    the body is polled again and its next cancellation point delivers the request. Nested
+//!    the body is polled again and the request is delivered at its current await. Nested
 //!    blocks whose deadlines pass together all cancel before the body is polled again, so
-//!    the counts in step 3 come out as in asyncio.
+//!    the counts in step 3 come out as in asyncio. The request is delivered by the task's
+//!    rule: a cancellation point in the block takes it (the block may clean up, or absorb
+//!    it); if the next poll of the block suspends without any point taking it, the block
+//!    awaits only foreign futures and is dropped there, as if the cancellation had
+//!    propagated out of it.
 //! 3. When the body ends after an expiry (asyncio's `__aexit__`): `uncancel()`, and if that
 //!    leaves no more requests than on entry and the body ended cancelled, the outcome is
 //!    `TaskError::Timeout`; otherwise it is whatever the body ended with (a value the body
@@ -50,8 +54,11 @@ use crate::timer::{deadline_after, sleep_target};
 /// cancelled, the `Timeout` resolves to `Err(TaskError::Timeout)` and the task is left as it
 /// was ([`uncancel`](taskloop_core::Task::uncancel) withdraws the request). As in asyncio:
 ///
-/// - the block is not dropped at the deadline; it is cancelled and awaited, so its clean-up
-///   runs. A block that absorbs the cancellation and returns a value gives that value.
+/// - the block is cancelled at its current await. At a cancellation point the request is
+///   delivered as `Err(Cancelled)` and the block runs on, so its clean-up runs; a block that
+///   absorbs the cancellation and returns a value gives that value. A block suspended in
+///   futures that are not cancellation points (a tokio channel, lock or socket) is dropped
+///   there, its `Drop` guards running as asyncio's `finally` blocks do.
 /// - a cancellation from elsewhere (the task cancelled by someone else, before or after the
 ///   deadline) stays a cancellation: `Err(TaskError::Cancelled)`, never `Timeout`.
 /// - nested timeouts compose: only the block whose deadline caused the cancellation turns it
@@ -67,11 +74,9 @@ use crate::timer::{deadline_after, sleep_target};
 ///
 /// # Cancellation
 ///
-/// A cancellation point only through `fut`: the deadline, and any cancellation of the
-/// awaiting task, reach the block at its own cancellation points. A block without one (a
-/// foreign future) runs to its end and gives its value; wrap it in
-/// [`cancellable`](taskloop_core::cancellable) to make it stop. Dropping the `Timeout` drops
-/// the block and withdraws a cancel request its deadline made.
+/// The deadline, and any cancellation of the awaiting task, reach the block at its current
+/// await: a cancellation point there delivers it, anything else is dropped. Dropping the
+/// `Timeout` drops the block and withdraws a cancel request its deadline made.
 ///
 /// # Panics
 ///
@@ -175,8 +180,9 @@ where
 ///
 /// # Cancellation
 ///
-/// As [`timeout`]: the deadline and the awaiting task's cancellation reach `fut_or_task`
-/// through its own cancellation points (awaiting a task is one).
+/// As [`timeout`]: the deadline and the awaiting task's cancellation reach `fut_or_task` at
+/// its current await (awaiting a task is a cancellation point that passes the request on to
+/// the task, which ends it at its own current await).
 ///
 /// # Panics
 ///
@@ -240,8 +246,9 @@ pin_project! {
     /// Resolves to `Result<T, TaskError>`; see [`timeout`].
     #[must_use = "futures do nothing unless awaited"]
     pub struct Timeout<F> {
+        // `None` once the deadline dropped it at a foreign await.
         #[pin]
-        body: F,
+        body: Option<F>,
         #[pin]
         timer: Option<Sleep>,
         state: State,
@@ -260,7 +267,7 @@ pin_project! {
 
 impl<F> Timeout<F> {
     fn new(deadline: Deadline, body: F) -> Self {
-        Timeout { body, timer: None, state: State::Created(deadline) }
+        Timeout { body: Some(body), timer: None, state: State::Created(deadline) }
     }
 }
 
@@ -288,7 +295,7 @@ where
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         match this.state {
             State::Created(deadline) => {
                 let Some(task) = current_task() else {
@@ -308,14 +315,31 @@ where
             State::Exited => panic!("`Timeout` polled after it completed"),
         }
 
+        let Some(body) = this.body.as_mut().as_pin_mut() else {
+            panic!("`Timeout` polled after it completed");
+        };
         let polled = match this.state {
             // After the deadline the block runs under a scope of its own, which hands it the
             // deadline's cancellation; a wrapper outside this `Timeout` (a `shield`, a
             // `cancellable`) never sees that request, so it cannot take it first.
-            State::Expiring { scope, .. } => scope.poll_within(|| this.body.poll(cx)),
-            _ => this.body.poll(cx),
+            State::Expiring { scope, .. } => {
+                let armed = scope.deadline_pending();
+                let polled = scope.poll_within(|| body.poll(cx));
+                if polled.is_pending()
+                    && armed
+                    && let Some(cancelled) = scope.take_deadline()
+                {
+                    // No cancellation point in the block took the deadline's request during a
+                    // whole poll: the block awaits foreign futures only, and ends there.
+                    this.body.set(None);
+                    return Poll::Ready(exit(this.state, Err(TaskError::Cancelled(cancelled))));
+                }
+                polled
+            }
+            _ => body.poll(cx),
         };
         if let Poll::Ready(result) = polled {
+            this.body.set(None);
             let result = result.map_err(|e| TaskError::from_body_error(e.into()));
             return Poll::Ready(exit(this.state, result));
         }
@@ -396,6 +420,16 @@ impl BlockScope {
     fn enclosing(&self) -> Option<Arc<dyn CancelScope>> {
         lock(&self.enclosing).as_ref().map(|(s, _)| s.clone())
     }
+
+    /// Whether the deadline's cancellation still waits for a cancellation point.
+    fn deadline_pending(&self) -> bool {
+        lock(&self.deadline).is_some()
+    }
+
+    /// Takes the deadline's cancellation, if no cancellation point did.
+    fn take_deadline(&self) -> Option<Cancelled> {
+        lock(&self.deadline).take()
+    }
 }
 
 impl fmt::Debug for BlockScope {
@@ -406,7 +440,7 @@ impl fmt::Debug for BlockScope {
 
 impl CancelScope for BlockScope {
     fn take_cancel(&self) -> Option<Cancelled> {
-        if let Some(cancelled) = lock(&self.deadline).take() {
+        if let Some(cancelled) = self.take_deadline() {
             return Some(cancelled);
         }
         let enclosing = lock(&self.enclosing).clone();
@@ -424,6 +458,18 @@ impl CancelScope for BlockScope {
     fn waiting_on(&self, task_id: Option<u64>) {
         if let Some(scope) = self.enclosing() {
             scope.waiting_on(task_id);
+        }
+    }
+
+    /// The task keeps the wakers of the block's cancellation points: its `cancel()` (which
+    /// the deadline calls too) wakes them.
+    fn register_point(&self, waker: &std::task::Waker, key: Option<usize>) -> Option<usize> {
+        self.enclosing()?.register_point(waker, key)
+    }
+
+    fn forget_point(&self, key: usize) {
+        if let Some(scope) = self.enclosing() {
+            scope.forget_point(key);
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use taskloop_callbacks::CallbackId;
+use taskloop_cancel::PointWaker;
 
 use super::{Shared, TaskId, TaskRef, WaiterKey};
 use crate::error::TaskError;
@@ -55,13 +56,15 @@ pub struct Task<T> {
     pub(super) shared: Arc<Shared<T>>,
     /// This handle's waiter slot while it is being awaited.
     waiter: WaiterKey,
+    /// Reaches this handle's await with a cancel request of the awaiting task.
+    point: PointWaker,
     /// This handle, polled as a future, has yielded the outcome (`FusedFuture`).
     yielded: bool,
 }
 
 impl<T> Task<T> {
     pub(super) fn from_shared(shared: Arc<Shared<T>>) -> Self {
-        Task { shared, waiter: None, yielded: false }
+        Task { shared, waiter: None, point: PointWaker::new(), yielded: false }
     }
 
     /// asyncio's `Task.cancel()`: asks the task to stop; `false` if it is already done.
@@ -241,7 +244,7 @@ impl<T> Task<T> {
     where
         T: Clone,
     {
-        let outcome = ready!(self.shared.header.poll_await(&mut self.waiter, cx));
+        let outcome = ready!(self.shared.header.poll_await(&mut self.waiter, &mut self.point, cx));
         Poll::Ready(outcome.and_then(|()| self.read_value(false, T::clone)))
     }
 
@@ -359,7 +362,7 @@ impl<T> Future for Join<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let task = &mut self.task;
-        let outcome = ready!(task.shared.header.poll_await(&mut task.waiter, cx));
+        let outcome = ready!(task.shared.header.poll_await(&mut task.waiter, &mut task.point, cx));
         Poll::Ready(outcome.and_then(|()| lock(&task.shared.value).take().ok_or(TaskError::InvalidState)))
     }
 }

@@ -94,12 +94,15 @@ where
             return abort(this);
         }
 
+        // A request pending now is delivered at the body's current await: by a cancellation
+        // point during this poll, or else by ending the body after it (invariant 7).
+        let armed = header.arm_cancel();
         let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
         let multi_thread = header.loop_.multi_thread;
         let born = if multi_thread { context::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
         let entered = this.span.as_deref().map(tracing::Span::enter);
-        taskloop_cancel::swap(this.scope);
+        taskloop_cancel::swap_in(this.scope, cx.waker());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         taskloop_cancel::swap(this.scope);
         drop(entered);
@@ -110,6 +113,11 @@ where
             Ok(Poll::Pending) => {
                 if this.shared.header.is_abort_requested() {
                     return abort(this);
+                }
+                if armed && let Some(cancelled) = this.shared.header.transition_to_ended_at_await() {
+                    finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
+                    *this.finished = true;
+                    return Poll::Ready(());
                 }
                 if !*this.suspended {
                     *this.suspended = true;

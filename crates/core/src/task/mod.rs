@@ -105,31 +105,38 @@ pub use task_ref::{TaskId, TaskRef};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use slab::Slab;
 use taskloop_callbacks::{CallbackId, CallbackList};
-use taskloop_cancel::{CancelScope, CancelState, Cancelled};
+use taskloop_cancel::{CancelScope, CancelState, Cancelled, PointWaker};
 
 use crate::error::TaskError;
 use crate::runtime::{ExceptionContext, LoopShared};
-use crate::sync::{AtomicU8, Mutex, Ordering, lock};
+use crate::sync::{AtomicU16, Mutex, Ordering, lock};
 pub(crate) use waiters::WaiterKey;
 use waiters::{Waiters, WakeList};
 
 /// The body has finished; `state.outcome` is set (invariant 1).
-const DONE: u8 = 1;
+const DONE: u16 = 1;
 /// The outcome is a cancellation.
-const CANCELLED: u8 = 1 << 1;
+const CANCELLED: u16 = 1 << 1;
 /// A cancel request waits for delivery (mirrors `state.cancel.is_pending()`).
-const CANCEL_PENDING: u8 = 1 << 2;
+const CANCEL_PENDING: u16 = 1 << 2;
 /// `abort()` was called before the task finished.
-const ABORT: u8 = 1 << 3;
+const ABORT: u16 = 1 << 3;
 /// Someone read the outcome; a failure is then not reported as never retrieved.
-const RETRIEVED: u8 = 1 << 4;
+const RETRIEVED: u16 = 1 << 4;
 /// The outcome is a failure or a panic (not a cancellation): readers of an `Ok` outcome need
 /// no lock.
-const FAILED: u8 = 1 << 5;
+const FAILED: u16 = 1 << 5;
 /// Created inside another task on a multi-thread loop, whose poll has not returned yet: the
 /// harness must not poll the body (see `context::release_born`).
-const GATED: u8 = 1 << 6;
+const GATED: u16 = 1 << 6;
+/// The pending request was pending when the current poll of the body began (invariant 7):
+/// set by the harness, cleared with `CANCEL_PENDING`.
+const ARMED: u16 = 1 << 7;
+/// A `cancel()` is waking cancellation points outside the lock (`state.waking_points > 0`):
+/// no request is armed until it is done.
+const WAKING: u16 = 1 << 8;
 
 /// A done callback as stored: the user's closure, already bound to its task handle.
 pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
@@ -148,7 +155,7 @@ pub(crate) struct Shared<T> {
 /// The non-generic part of a task.
 pub(crate) struct Header {
     id: TaskId,
-    flags: AtomicU8,
+    flags: AtomicU16,
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
     pub(crate) loop_: Arc<LoopShared>,
@@ -162,11 +169,24 @@ struct State {
     /// An eager task was woken through its forwarding waker before tokio's waker was
     /// registered: the harness must poll again (see `wake_from_eager_step`).
     eager_woken: bool,
+    /// How many `cancel()` calls are waking cancellation points right now (`WAKING`).
+    waking_points: u16,
     waiters: Waiters,
-    /// Allocated by the first `add_done_callback`: most tasks never have one.
-    callbacks: Option<Box<CallbackList<DoneCallback>>>,
+    /// Allocated by the first done callback or foreign-woken cancellation point: most tasks
+    /// never have either.
+    rare: Option<Box<Rare>>,
     name: Option<Arc<str>>,
     outcome: Option<Result<(), TaskError>>,
+}
+
+/// What few tasks need, boxed so that the others do not pay for it.
+#[derive(Default)]
+struct Rare {
+    callbacks: CallbackList<DoneCallback>,
+    /// Wakers of cancellation points suspended in the body with a waker other than the
+    /// task's (inside a `FuturesUnordered`, say), woken by a cancel request; see
+    /// `taskloop_cancel::PointWaker`.
+    points: Slab<Waker>,
 }
 
 /// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
@@ -193,6 +213,14 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
         // Diagnostics only: a relaxed store, no lock (ids start at 1; 0 means none).
         self.header.waiting_on.store(task_id.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
+
+    fn register_point(&self, waker: &Waker, key: Option<usize>) -> Option<usize> {
+        Some(self.header.register_point(waker, key))
+    }
+
+    fn forget_point(&self, key: usize) {
+        self.header.forget_point(key);
+    }
 }
 
 /// The waker an eager task's body sees during its first step, before the task has a tokio
@@ -218,8 +246,13 @@ impl<T> Shared<T> {
 pub(crate) enum CancelRequest {
     /// The task is done (or finishing): nothing to do, `cancel()` returns `false`.
     Refused,
-    /// Recorded: wake the task (if it has been polled) so it reaches a cancellation point.
+    /// Recorded: wake the task (if it has been polled) so that its next poll delivers the
+    /// request at its current await.
     Accepted(Option<Waker>),
+    /// Recorded, and cancellation points asked to be woken with these: wake them, then call
+    /// [`Header::transition_to_points_woken`] (until then the request is not armed), then
+    /// wake the task.
+    WakePoints(Vec<Waker>),
 }
 
 /// What the harness must do on its first poll.
@@ -253,12 +286,15 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// Wakes the awaiters and schedules the done callbacks on the loop (invariant 3: called
-    /// with no lock held).
+    /// with no lock held). The callbacks are queued before any awaiter is woken, so an awaiter
+    /// that sees the task done and then drains the queue (`run` ending) finds them there; the
+    /// runner is woken last, so on one thread the awaiters resume first.
     pub(crate) fn notify(self, loop_: &LoopShared) {
         drop(self.task_waker);
+        let runner = if self.callbacks.is_empty() { None } else { loop_.queue_callbacks(self.callbacks) };
         self.waiters.wake_all();
-        if !self.callbacks.is_empty() {
-            loop_.schedule_callbacks(self.callbacks);
+        if let Some(runner) = runner {
+            runner.wake();
         }
     }
 }
@@ -267,13 +303,14 @@ impl Header {
     fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, gated: bool) -> Self {
         Header {
             id: TaskId::next(),
-            flags: AtomicU8::new(if gated { GATED } else { 0 }),
+            flags: AtomicU16::new(if gated { GATED } else { 0 }),
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
                 eager_woken: false,
+                waking_points: 0,
                 waiters: Waiters::new(),
-                callbacks: None,
+                rare: None,
                 name,
                 outcome: None,
             }),
@@ -286,7 +323,7 @@ impl Header {
         self.id
     }
 
-    fn flags(&self) -> u8 {
+    fn flags(&self) -> u16 {
         self.flags.load(Ordering::Acquire)
     }
 
@@ -306,8 +343,8 @@ impl Header {
 
     /// Sets and clears flags; only called with the state lock held (invariant 2). One atomic
     /// read-modify-write, because `RETRIEVED` is set lock-free and must not be lost.
-    fn set_flags(&self, set: u8, clear: u8) {
-        let update = |f: u8| Some((f | set) & !clear);
+    fn set_flags(&self, set: u16, clear: u16) {
+        let update = |f: u16| Some((f | set) & !clear);
         let _ = self.flags.fetch_update(Ordering::AcqRel, Ordering::Relaxed, update);
     }
 
@@ -327,22 +364,95 @@ impl Header {
         if !st.cancel.request(message) {
             return CancelRequest::Refused;
         }
-        self.set_flags(CANCEL_PENDING, 0);
-        CancelRequest::Accepted(st.task_waker.clone())
+        match st.rare.as_deref().filter(|rare| !rare.points.is_empty()) {
+            None => {
+                self.set_flags(CANCEL_PENDING, 0);
+                CancelRequest::Accepted(st.task_waker.clone())
+            }
+            Some(rare) => {
+                let points = rare.points.iter().map(|(_, waker)| waker.clone()).collect();
+                st.waking_points += 1;
+                self.set_flags(CANCEL_PENDING | WAKING, 0);
+                CancelRequest::WakePoints(points)
+            }
+        }
+    }
+
+    /// The cancellation points a request woke have been woken: the request may be armed now.
+    /// Returns the task's waker, to wake after unlocking.
+    pub(crate) fn transition_to_points_woken(&self) -> Option<Waker> {
+        let mut st = lock(&self.state);
+        st.waking_points -= 1;
+        if st.waking_points == 0 {
+            self.set_flags(0, WAKING);
+        }
+        st.task_waker.clone()
     }
 
     /// `cancel()`: returns whether the request was accepted, and wakes the task if so.
     pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
         tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested ({:?})", message.as_deref());
-        match self.transition_to_cancel_requested(message) {
-            CancelRequest::Refused => false,
-            CancelRequest::Accepted(waker) => {
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                true
+        let waker = match self.transition_to_cancel_requested(message) {
+            CancelRequest::Refused => return false,
+            CancelRequest::Accepted(waker) => waker,
+            CancelRequest::WakePoints(points) => {
+                points.into_iter().for_each(Waker::wake);
+                self.transition_to_points_woken()
             }
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
+        true
+    }
+
+    /// Keeps the waker of a cancellation point that is polled with a waker other than the
+    /// task's, so that `cancel()` wakes it; see `taskloop_cancel::PointWaker`.
+    fn register_point(&self, waker: &Waker, key: Option<usize>) -> usize {
+        let mut st = lock(&self.state);
+        let points = &mut st.rare.get_or_insert_with(Box::default).points;
+        let replaced = match key.and_then(|k| points.get_mut(k).map(|slot| (k, slot))) {
+            Some((k, slot)) if slot.will_wake(waker) => (k, None),
+            Some((k, slot)) => (k, Some(std::mem::replace(slot, waker.clone()))),
+            None => (points.insert(waker.clone()), None),
+        };
+        drop(st);
+        replaced.0
+    }
+
+    fn forget_point(&self, key: usize) {
+        let removed = lock(&self.state).rare.as_mut().and_then(|rare| rare.points.try_remove(key));
+        drop(removed);
+    }
+
+    /// Before a poll of the body: arms a pending request (invariant 7), unless cancellation
+    /// points are still being woken for it. One atomic load when no request is pending.
+    #[inline]
+    pub(crate) fn arm_cancel(&self) -> bool {
+        if self.flags() & CANCEL_PENDING == 0 {
+            return false;
+        }
+        // Lock-free: `CANCEL_PENDING` and `ARMED` are cleared together (under the lock) by
+        // whoever takes or withdraws the request, so `ARMED` is only ever set on a request
+        // that is pending at this instant.
+        let arm = |f: u16| (f & (CANCEL_PENDING | WAKING) == CANCEL_PENDING).then_some(f | ARMED);
+        self.flags.fetch_update(Ordering::AcqRel, Ordering::Acquire, arm).is_ok()
+    }
+
+    /// After a poll of the body that returned `Pending`, when a request was armed before it:
+    /// if no cancellation point took it, the body awaits only futures that are not
+    /// cancellation points, and the request is delivered there by ending the body. Returns
+    /// the request to end the task with (invariant 7).
+    pub(crate) fn transition_to_ended_at_await(&self) -> Option<Cancelled> {
+        if self.flags() & ARMED == 0 {
+            return None;
+        }
+        let mut st = lock(&self.state);
+        if self.flags() & ARMED == 0 {
+            return None;
+        }
+        self.set_flags(0, CANCEL_PENDING | ARMED);
+        st.cancel.take()
     }
 
     /// Delivers a pending request: what a cancellation point in this task's body calls.
@@ -352,7 +462,7 @@ impl Header {
         }
         let mut st = lock(&self.state);
         let taken = st.cancel.take();
-        self.set_flags(0, CANCEL_PENDING);
+        self.set_flags(0, CANCEL_PENDING | ARMED);
         taken
     }
 
@@ -364,7 +474,7 @@ impl Header {
         let mut st = lock(&self.state);
         let left = st.cancel.uncancel();
         if !st.cancel.is_pending() {
-            self.set_flags(0, CANCEL_PENDING);
+            self.set_flags(0, CANCEL_PENDING | ARMED);
         }
         left
     }
@@ -400,7 +510,7 @@ impl Header {
         }
         match st.cancel.take() {
             Some(cancelled) => {
-                self.set_flags(0, CANCEL_PENDING);
+                self.set_flags(0, CANCEL_PENDING | ARMED);
                 Start::Cancelled(cancelled)
             }
             None => Start::Poll,
@@ -480,10 +590,10 @@ impl Header {
         st.outcome = Some(outcome);
         let completion = Completion {
             waiters: st.waiters.take_all(),
-            callbacks: st.callbacks.as_mut().map_or_else(Vec::new, |list| list.close()),
+            callbacks: st.rare.as_mut().map_or_else(Vec::new, |rare| rare.callbacks.close()),
             task_waker: st.task_waker.take(),
         };
-        self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ABORT);
+        self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ARMED | ABORT);
         drop(st);
         (completion, discarded)
     }
@@ -544,8 +654,13 @@ impl Header {
     /// *awaiting* task is forwarded to this one, as asyncio's `Task.cancel()` cancels the
     /// future its task waits on; the awaiter then keeps waiting and sees whatever this task
     /// ends with. Resolves to the outcome without its value.
-    pub(crate) fn poll_await(&self, key: &mut WaiterKey, cx: &mut Context<'_>) -> Poll<Result<(), TaskError>> {
-        if let Some(cancelled) = taskloop_cancel::take_current()
+    pub(crate) fn poll_await(
+        &self,
+        key: &mut WaiterKey,
+        point: &mut PointWaker,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TaskError>> {
+        if let Some(cancelled) = point.poll_cancel(cx)
             && !self.cancel(cancelled.message_arc().cloned())
         {
             // This task is already done: the cancellation is delivered here.
@@ -575,7 +690,7 @@ impl Header {
         let refused = {
             let mut st = lock(&self.state);
             let done = st.outcome.is_some();
-            let list = st.callbacks.get_or_insert_with(Box::default);
+            let list = &mut st.rare.get_or_insert_with(Box::default).callbacks;
             if done && !list.is_closed() {
                 // Allocated after completion: it starts closed, like one completion closed.
                 list.close();
@@ -592,7 +707,7 @@ impl Header {
     }
 
     pub(crate) fn remove_done_callback(&self, id: CallbackId) -> bool {
-        let removed = lock(&self.state).callbacks.as_mut().and_then(|list| list.remove(id));
+        let removed = lock(&self.state).rare.as_mut().and_then(|rare| rare.callbacks.remove(id));
         removed.is_some()
     }
 

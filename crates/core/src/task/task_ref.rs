@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use taskloop_cancel::PointWaker;
+
 use super::{AnyTask, Header, WaiterKey};
 use crate::error::TaskError;
 
@@ -70,13 +72,15 @@ pub struct TaskRef {
     task: Arc<dyn AnyTask>,
     /// This handle's waiter slot while it is being awaited.
     waiter: WaiterKey,
+    /// Reaches this handle's await with a cancel request of the awaiting task.
+    point: PointWaker,
     /// This handle, polled as a future, has yielded the outcome (`FusedFuture`).
     yielded: bool,
 }
 
 impl TaskRef {
     pub(crate) fn from_arc(task: Arc<dyn AnyTask>) -> TaskRef {
-        TaskRef { task, waiter: None, yielded: false }
+        TaskRef { task, waiter: None, point: PointWaker::new(), yielded: false }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -168,7 +172,7 @@ impl Future for TaskRef {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let outcome = std::task::ready!(this.task.header().poll_await(&mut this.waiter, cx));
+        let outcome = std::task::ready!(this.task.header().poll_await(&mut this.waiter, &mut this.point, cx));
         this.yielded = true;
         Poll::Ready(outcome)
     }

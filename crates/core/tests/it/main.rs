@@ -9,6 +9,7 @@ mod callbacks;
 mod cancel;
 mod eager;
 mod faults;
+mod foreign;
 mod gather;
 mod group;
 mod interop;

@@ -10,6 +10,7 @@ mod auto_traits;
 mod delay;
 mod faults;
 mod follow_up;
+mod foreign;
 mod regressions;
 mod timeout;
 mod timers;

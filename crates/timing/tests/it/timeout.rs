@@ -2,6 +2,8 @@
 //! `Lib/test/test_asyncio/test_timeouts.py`.
 
 use std::future::{Future, poll_fn};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use taskloop::{Instant, TaskError, cancellable, create_task, current_task, sleep, timeout, timeout_at};
@@ -325,21 +327,35 @@ fn a_cancel_inside_a_timeout_after_a_caught_cancellation_is_a_cancellation() {
 }
 
 #[test]
-fn a_block_without_cancellation_points_runs_to_its_end_and_gives_its_value() {
+fn a_block_suspended_in_a_foreign_future_is_dropped_at_the_deadline() {
     paused(async {
         let start = Instant::now();
-        // A foreign future: the deadline's request is never delivered, then withdrawn.
-        let foreign = async {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = DropFlag(dropped.clone());
+        // A foreign future: no cancellation point sees the deadline's request, so the block
+        // is dropped at its await, its guard running as a `finally` would.
+        let foreign = async move {
+            let _guard = guard;
             tokio::time::sleep(50 * MS).await;
             anyhow::Ok("foreign value")
         };
-        assert_eq!(timeout(10 * MS, foreign).await?, "foreign value");
-        assert_eq!(ms_since(start), 50);
+        assert!(matches!(timeout(10 * MS, foreign).await, Err(TaskError::Timeout)));
+        assert_eq!(ms_since(start), 10);
+        assert!(dropped.load(Ordering::SeqCst), "the block's drop guard ran before the timeout returned");
         assert_eq!(current_task().unwrap().cancelling(), 0);
-        sleep(MS).await?; // the undelivered request was withdrawn
+        sleep(MS).await?; // no request is left behind
         anyhow::Ok(())
     })
     .unwrap();
+}
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 #[test]
@@ -347,12 +363,16 @@ fn dropping_an_expired_timeout_withdraws_its_cancel_request() {
     paused(async {
         let mut block = Box::pin(timeout(10 * MS, std::future::pending::<anyhow::Result<()>>()));
         let mut until = Box::pin(tokio::time::sleep(20 * MS));
+        let me = current_task().unwrap();
+        // Polled until it expires, then no more (polled again, it would drop its foreign
+        // block and resolve to `Timeout`).
         poll_fn(|cx| {
-            assert!(block.as_mut().poll(cx).is_pending());
+            if me.cancelling() == 0 {
+                assert!(block.as_mut().poll(cx).is_pending());
+            }
             until.as_mut().poll(cx)
         })
         .await;
-        let me = current_task().unwrap();
         assert_eq!(me.cancelling(), 1, "expired: the task was cancelled");
         drop(block);
         assert_eq!(me.cancelling(), 0);
