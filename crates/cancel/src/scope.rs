@@ -11,6 +11,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -180,7 +181,7 @@ pub fn with_current_scope<R>(f: impl FnOnce(Option<&Arc<dyn CancelScope>>) -> R)
 ///
 /// Costs nothing beyond one comparison when the point is polled with the task's waker.
 #[derive(Default)]
-pub struct PointWaker(Option<Box<Registration>>);
+pub struct PointWaker(ManuallyDrop<Option<Box<Registration>>>);
 
 /// Where a point's waker is kept: the scope that keeps it, and the slot, which dropping the
 /// registration frees.
@@ -198,7 +199,7 @@ impl Drop for Registration {
 impl PointWaker {
     /// A point that has not been polled yet.
     pub const fn new() -> Self {
-        PointWaker(None)
+        PointWaker(ManuallyDrop::new(None))
     }
 
     /// What a cancellation point calls at the start of every poll: delivers the current
@@ -228,7 +229,7 @@ impl PointWaker {
     #[cold]
     #[inline(never)]
     fn register(&mut self, scope: &Arc<dyn CancelScope>, waker: &Waker) {
-        match &mut self.0 {
+        match &mut *self.0 {
             // Polled under the scope it registered with: update the slot.
             Some(reg) if Arc::ptr_eq(&reg.scope, scope) => {
                 if let Some(key) = reg.scope.register_point(waker, Some(reg.key)) {
@@ -236,13 +237,29 @@ impl PointWaker {
                 }
             }
             _ => {
-                self.0 = None;
+                drop(self.0.take());
                 if let Some(key) = scope.register_point(waker, None) {
-                    self.0 = Some(Box::new(Registration { scope: scope.clone(), key }));
+                    *self.0 = Some(Box::new(Registration { scope: scope.clone(), key }));
                 }
             }
         }
     }
+}
+
+/// A point is dropped once per await: the common case (nothing kept) is one inlined check.
+impl Drop for PointWaker {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            forget(self.0.take());
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forget(registration: Option<Box<Registration>>) {
+    drop(registration);
 }
 
 impl fmt::Debug for PointWaker {

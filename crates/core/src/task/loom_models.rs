@@ -169,3 +169,130 @@ fn loom_a_cancel_before_the_first_poll_is_taken_by_the_harness_exactly_once() {
         assert!(taken_at_start ^ taken_later, "delivered once: at start or at the next cancellation point");
     });
 }
+
+/// A task that has started and suspended once, as the harness leaves it.
+fn suspended_task() -> (Arc<LoopShared>, Arc<Shared<u32>>, Arc<CountingWaker>) {
+    let (loop_, shared) = new_task();
+    let task_waker = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(task_waker.clone());
+    assert!(matches!(shared.header.transition_to_running(&waker), super::Start::Poll));
+    assert!(matches!(shared.header.transition_to_suspended(&waker), super::Suspend::Park));
+    (loop_, shared, task_waker)
+}
+
+/// The harness's end of a poll that returned `Pending` after arming, with no cancellation
+/// point in the body: the request is ended at the await, or it is not there any more.
+fn end_poll_at_foreign_await(loop_: &LoopShared, shared: &Shared<u32>, armed: bool) -> bool {
+    if !armed {
+        return false;
+    }
+    match shared.header.transition_to_ended_at_await() {
+        Some(cancelled) => {
+            complete(loop_, shared, Err(TaskError::Cancelled(cancelled)));
+            true
+        }
+        None => false,
+    }
+}
+
+#[test]
+fn loom_a_second_cancel_racing_the_end_at_a_foreign_await_is_accepted_iff_the_task_ends_cancelled() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let (loop_, shared, _waker) = suspended_task();
+        assert!(shared.header.cancel(Some("first".into())));
+        let other = shared.clone();
+        let second = thread::spawn(move || other.header.cancel(Some("second".into())));
+        let armed = shared.header.arm_cancel();
+        assert!(armed, "a request pending before the poll is armed");
+        assert!(end_poll_at_foreign_await(&loop_, &shared, armed), "no point took it: the body ends there");
+        let accepted = second.join().unwrap();
+        let outcome = shared.header.outcome(true);
+        let message = match &outcome {
+            Some(Err(TaskError::Cancelled(c))) => c.message().map(str::to_owned),
+            other => panic!("ended at the await, so cancelled: {other:?}"),
+        };
+        // Accepted before the harness took the request: merged into it (the latest message).
+        // Accepted after the take but before completion: merged into a cancellation already
+        // under way, which keeps its message (asyncio: the first message wins once the
+        // awaited future is cancelled). After completion: refused.
+        if !accepted {
+            assert_eq!(message.as_deref(), Some("first"));
+        }
+        assert!(!shared.header.cancel(None), "a done task refuses requests");
+        SEEN.saw(accepted);
+    });
+    assert!(SEEN.all_seen());
+}
+
+#[test]
+fn loom_uncancel_racing_the_end_at_a_foreign_await_either_withdraws_the_request_or_comes_too_late() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let (loop_, shared, _waker) = suspended_task();
+        assert!(shared.header.cancel(None));
+        let other = shared.clone();
+        let withdrawer = thread::spawn(move || other.header.uncancel());
+        let armed = shared.header.arm_cancel();
+        let ended = end_poll_at_foreign_await(&loop_, &shared, armed);
+        withdrawer.join().unwrap();
+        if ended {
+            assert!(shared.header.is_cancelled());
+        } else {
+            // Withdrawn before the poll began or before it ended: the body goes on, nothing
+            // is left pending.
+            assert!(!shared.header.is_done());
+            assert!(shared.header.take_cancel().is_none());
+        }
+        SEEN.saw(ended);
+    });
+    assert!(SEEN.all_seen());
+}
+
+#[test]
+fn loom_abort_racing_the_end_at_a_foreign_await_ends_the_task_once() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let (loop_, shared, _waker) = suspended_task();
+        assert!(shared.header.cancel(Some("m".into())));
+        let other = shared.clone();
+        let aborter = thread::spawn(move || other.header.abort());
+        let armed = shared.header.arm_cancel();
+        // The harness looks at an abort first, as after every poll that returned `Pending`.
+        let aborted = shared.header.is_abort_requested();
+        if aborted {
+            complete(&loop_, &shared, Err(TaskError::Cancelled(taskloop_cancel::Cancelled::new())));
+        } else {
+            assert!(end_poll_at_foreign_await(&loop_, &shared, armed));
+        }
+        aborter.join().unwrap();
+        assert!(shared.header.is_cancelled(), "ended cancelled whichever came first");
+        assert!(!shared.header.is_abort_requested(), "a late abort of a done task is a no-op");
+        SEEN.saw(aborted);
+    });
+    assert!(SEEN.all_seen());
+}
+
+#[test]
+fn loom_a_request_is_armed_only_after_the_points_that_asked_for_it_were_woken() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let (_loop, shared, _waker) = suspended_task();
+        // A cancellation point inside a `FuturesUnordered`: polled with a waker of its own.
+        let point = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let _key = shared.header.register_point(&Waker::from(point.clone()), None);
+        let other = shared.clone();
+        let canceller = thread::spawn(move || other.header.cancel(None));
+        // A branch point, so loom also runs the harness's poll before the request (its first
+        // plain load of the flags alone does not make loom try the other order).
+        thread::yield_now();
+        let armed = shared.header.arm_cancel();
+        if armed {
+            assert_eq!(point.0.load(Ordering::SeqCst), 1, "armed, so the point was woken first and gets its chance");
+        }
+        assert!(canceller.join().unwrap());
+        assert_eq!(point.0.load(Ordering::SeqCst), 1);
+        SEEN.saw(armed);
+    });
+    assert!(SEEN.all_seen());
+}

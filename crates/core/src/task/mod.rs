@@ -289,6 +289,7 @@ impl Completion {
     /// with no lock held). The callbacks are queued before any awaiter is woken, so an awaiter
     /// that sees the task done and then drains the queue (`run` ending) finds them there; the
     /// runner is woken last, so on one thread the awaiters resume first.
+    #[inline]
     pub(crate) fn notify(self, loop_: &LoopShared) {
         drop(self.task_waker);
         let runner = if self.callbacks.is_empty() { None } else { loop_.queue_callbacks(self.callbacks) };
@@ -343,9 +344,18 @@ impl Header {
 
     /// Sets and clears flags; only called with the state lock held (invariant 2). One atomic
     /// read-modify-write, because `RETRIEVED` is set lock-free and must not be lost.
+    /// Only setting or only clearing (the common cases, decided at compile time once inlined)
+    /// is a single `fetch_or`/`fetch_and`.
+    #[inline]
     fn set_flags(&self, set: u16, clear: u16) {
-        let update = |f: u16| Some((f | set) & !clear);
-        let _ = self.flags.fetch_update(Ordering::AcqRel, Ordering::Relaxed, update);
+        if clear == 0 {
+            self.flags.fetch_or(set, Ordering::AcqRel);
+        } else if set == 0 {
+            self.flags.fetch_and(!clear, Ordering::AcqRel);
+        } else {
+            let update = |f: u16| Some((f | set) & !clear);
+            let _ = self.flags.fetch_update(Ordering::AcqRel, Ordering::Relaxed, update);
+        }
     }
 
     pub(crate) fn name(&self) -> Arc<str> {
@@ -364,18 +374,23 @@ impl Header {
         if !st.cancel.request(message) {
             return CancelRequest::Refused;
         }
-        match st.rare.as_deref().filter(|rare| !rare.points.is_empty()) {
-            None => {
-                self.set_flags(CANCEL_PENDING, 0);
-                CancelRequest::Accepted(st.task_waker.clone())
-            }
-            Some(rare) => {
-                let points = rare.points.iter().map(|(_, waker)| waker.clone()).collect();
-                st.waking_points += 1;
-                self.set_flags(CANCEL_PENDING | WAKING, 0);
-                CancelRequest::WakePoints(points)
-            }
+        if st.rare.as_deref().is_some_and(|rare| !rare.points.is_empty()) {
+            return self.start_waking_points(&mut st);
         }
+        self.set_flags(CANCEL_PENDING, 0);
+        CancelRequest::Accepted(st.task_waker.clone())
+    }
+
+    /// The rare half of [`transition_to_cancel_requested`](Self::transition_to_cancel_requested):
+    /// cancellation points asked to be woken by a request.
+    #[cold]
+    #[inline(never)]
+    fn start_waking_points(&self, st: &mut State) -> CancelRequest {
+        let points =
+            st.rare.as_deref().map_or_else(Vec::new, |rare| rare.points.iter().map(|(_, w)| w.clone()).collect());
+        st.waking_points += 1;
+        self.set_flags(CANCEL_PENDING | WAKING, 0);
+        CancelRequest::WakePoints(points)
     }
 
     /// The cancellation points a request woke have been woken: the request may be armed now.
