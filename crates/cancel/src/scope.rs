@@ -1,6 +1,6 @@
 //! The current cancel scope of this thread, and the futures that consult it.
 //!
-//! The runtime installs the task being polled as the current [`CancelScope`] with [`swap`]
+//! The runtime installs the task being polled as the current [`CancelScope`] with [`swap_in`]
 //! for the length of one poll of its body, together with the identity of the waker it is
 //! polled with. A cancellation point asks the scope for a pending request through its
 //! [`PointWaker`], which also makes sure that a later request wakes the point itself when the
@@ -268,7 +268,16 @@ impl fmt::Debug for PointWaker {
     }
 }
 
-/// Turns any future into a cancellation point: asyncio's behaviour for every `await`.
+/// Makes a foreign await catchable: turns any future into a cancellation point, as every
+/// `await` is in asyncio.
+///
+/// A task cancelled while its body awaits a future that is not a cancellation point (a tokio
+/// channel, lock or socket, a `JoinHandle`, an HTTP client's request, …) has its body dropped
+/// at that await: its `Drop` guards run and the task ends cancelled, but no code of the body
+/// sees the request. Wrapped in `cancellable`, the same await resolves to `Err(Cancelled)`
+/// carrying the message instead, so the body can catch it — clean up with more awaits,
+/// `uncancel()`, return a value — as asyncio's `except CancelledError:` around that `await`
+/// does.
 ///
 /// The result resolves to `Ok(output)`, or to `Err(Cancelled)` as soon as the task polling it
 /// is cancelled (before `fut` completes). The inner future is then no longer polled; it is
@@ -277,6 +286,7 @@ impl fmt::Debug for PointWaker {
 /// # Cancellation
 ///
 /// A cancellation point: each poll first delivers a pending request of the current task.
+/// Outside a task, and inside a [`shield`], it is `fut` with its output in `Ok`.
 ///
 /// # Examples
 ///
@@ -287,10 +297,20 @@ impl fmt::Debug for PointWaker {
 /// taskloop::run(async {
 ///     // A future that knows nothing of taskloop, and never completes.
 ///     let foreign = std::future::pending::<u32>();
-///     let waiter = create_task(async move { Ok::<_, anyhow::Error>(cancellable(foreign).await?) });
+///     let waiter = create_task(async move {
+///         match cancellable(foreign).await {
+///             Ok(n) => anyhow::Ok(n),
+///             // Caught at the foreign await: fall back to a default and complete.
+///             Err(cancelled) => {
+///                 assert_eq!(cancelled.message(), Some("stop waiting"));
+///                 anyhow::Ok(0)
+///             }
+///         }
+///     });
 ///     yield_now().await?;
-///     waiter.cancel();
-///     assert!((&waiter).await.unwrap_err().is_cancelled());
+///     waiter.cancel_with("stop waiting");
+///     assert_eq!((&waiter).await?, 0);
+///     assert!(!waiter.cancelled(), "the body caught the cancellation and completed");
 ///     anyhow::Ok(())
 /// })
 /// # }
@@ -333,7 +353,9 @@ impl<F: Future> Future for Cancellable<F> {
 ///
 /// # Cancellation
 ///
-/// A cancellation point for the awaiting task, never for `fut`.
+/// A cancellation point for the awaiting task, never for `fut`: the request stops at the
+/// `Shield`, which takes it, so the body is not dropped at a foreign await inside `fut`
+/// either.
 ///
 /// # Examples
 ///

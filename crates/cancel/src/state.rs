@@ -10,8 +10,10 @@ use crate::Cancelled;
 /// a pure state change. The rules are asyncio's (CPython `Lib/asyncio/tasks.py`):
 ///
 /// - [`request`](Self::request) counts a request (`cancelling()` goes up) and makes it
-///   *pending*: the next cancellation point the task reaches [`take`](Self::take)s it and
-///   resolves to `Err(Cancelled)`. Several requests before delivery are delivered once, with
+///   *pending* until it is delivered at the task's current await, by [`take`](Self::take):
+///   either a cancellation point takes it and resolves to `Err(Cancelled)`, or the runtime,
+///   finding it still pending after a poll of the body that suspended, takes it to end the
+///   body at that (foreign) await. Several requests before delivery are delivered once, with
 ///   the message of the latest.
 /// - [`uncancel`](Self::uncancel) counts one request down; reaching zero also withdraws a
 ///   request not yet delivered (asyncio 3.13).

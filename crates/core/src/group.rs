@@ -22,11 +22,12 @@ use crate::task::{Task, TaskRef, create_task};
 ///
 /// Create tasks with [`create_task`](Self::create_task), then [`join`](Self::join) the
 /// group, which is asyncio's `async with` exit: it waits for every task. The first task to
-/// fail (an error or a panic) makes the group cancel every other task still running, and
-/// `join` returns `Err` with every failure, in the order they happened. Siblings ending
-/// cancelled because of that are not failures, and neither is a task that ends cancelled on
-/// its own (a sibling that catches the cancellation and then fails *is* one). The group reads
-/// its children's outcomes, so their failures are never reported as never retrieved.
+/// fail (an error or a panic) makes the group cancel every other task still running (each
+/// at its current await, so a sibling waiting on a tokio future ends too), and `join`
+/// returns `Err` with every failure, in the order they happened. Siblings ending cancelled
+/// because of that are not failures, and neither is a task that ends cancelled on its own (a
+/// sibling that catches the cancellation and then fails *is* one). The group reads its
+/// children's outcomes, so their failures are never reported as never retrieved.
 ///
 /// Differences from asyncio, for want of an `async with` block around the group:
 ///

@@ -28,6 +28,20 @@
 //! })
 //! # }
 //! ```
+//!
+//! # Cancellation
+//!
+//! A cancel request ([`Task::cancel`], [`Task::cancel_with`]) is delivered once, at the
+//! task's current await. At a cancellation point — [`sleep`], [`yield_now`], awaiting a
+//! [`Task`] or [`TaskRef`], [`wait`], [`gather`], [`gather_settled`], [`as_completed`],
+//! [`TaskGroup::join`], [`shield`], [`cancellable`] — the await resolves to `Err(Cancelled)`
+//! carrying the message, and the body may catch it. Where the body is suspended only in other
+//! futures (a tokio channel, lock or socket, a raw `JoinHandle`), the body is dropped there:
+//! its `Drop` guards run and the task ends cancelled with the message, as if the
+//! `Err(Cancelled)` had propagated out of it. The same holds wherever the loop cancels —
+//! [`TaskGroup`] siblings after a failure, the children of a cancelled [`gather`], and the
+//! tasks [`run`] cancels when main ends — so none of them hangs on a foreign await.
+//! [`Task::abort`] drops the body without a message and without waiting for an await.
 
 #![doc(test(attr(deny(warnings))))]
 

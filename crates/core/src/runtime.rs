@@ -302,9 +302,16 @@ pub struct Handle {
 
 impl Handle {
     /// The running loop's tokio runtime handle, for tokio APIs that want one
-    /// (`Handle::spawn_blocking`, `block_on` from another thread, ...). Plain tokio futures
-    /// (`tokio::net`, `tokio::sync`, `tokio::time`) already work inside task bodies; with the
-    /// `io` feature (on by default in `taskloop`) the loop runs tokio's I/O driver.
+    /// (`Handle::spawn_blocking`, `block_on` from another thread, ...).
+    ///
+    /// Plain tokio futures (`tokio::net`, `tokio::sync`, `tokio::time`) need no handle: they
+    /// work inside task bodies as they are (with the `io` feature, on by default in
+    /// `taskloop`, the loop runs tokio's I/O driver), and a cancel reaches them. A task
+    /// cancelled while it awaits one has its body dropped at that await and ends cancelled
+    /// (see [`Task::cancel`](crate::Task::cancel)); wrap the await in
+    /// [`cancellable`](crate::cancellable) to catch the request there instead. A tokio task
+    /// spawned through this handle is not a taskloop task, though: no taskloop cancel reaches
+    /// it, and dropping its `JoinHandle` (as a cancelled body does) leaves it running.
     ///
     /// # Panics
     ///
@@ -594,9 +601,11 @@ impl Runtime {
     /// Runs `fut` as the main task and shuts the loop down: asyncio's `asyncio.run()`.
     ///
     /// When the main task ends, every task still pending is cancelled and awaited (so their
-    /// cancellation handlers run), the queued callbacks run, the default executor is shut down
-    /// (waiting for its running work at most [`Builder::shutdown_timeout`]), and the main task's
-    /// outcome is returned. Background tasks never keep the loop alive; wait for them in main (see
+    /// cancellation handlers and `Drop` guards run; each is cancelled at its current await,
+    /// so a task waiting on a tokio future does not hold the loop up), the queued callbacks
+    /// run, the default executor is shut down (waiting for its running work at most
+    /// [`Builder::shutdown_timeout`]), and the main task's outcome is returned. Background
+    /// tasks never keep the loop alive; wait for them in main (see
     /// [`all_tasks`](crate::all_tasks)). Failures of the tasks cancelled here are reported to
     /// the exception handler.
     ///

@@ -27,11 +27,95 @@
 //! # }
 //! ```
 //!
+//! # Cancellation
+//!
+//! [`Task::cancel`] and [`Task::cancel_with`] ask a task to stop. The request is delivered
+//! once, **at the task's current await**, as asyncio throws `CancelledError` into a coroutine
+//! at the `await` it is suspended in:
+//!
+//! - If the body is awaiting a *cancellation point* — [`sleep`], [`yield_now`], awaiting a
+//!   [`Task`] or [`TaskRef`], [`wait`], [`gather`], [`gather_settled`], [`as_completed`],
+//!   [`TaskGroup::join`], [`shield`], [`cancellable`], [`to_thread`], [`run_in_executor`],
+//!   [`delay`], and [`wait_for`] / [`timeout`] through what they wrap — that await resolves to
+//!   `Err(Cancelled)` carrying the message. `?` carries it out and the task ends cancelled;
+//!   or the body catches it, may [`uncancel`](Task::uncancel), and goes on.
+//! - If the body is suspended only in futures that are not cancellation points — a tokio
+//!   channel, lock or socket, a raw tokio `JoinHandle`, an HTTP client's request,
+//!   `std::future::pending()` — the body is dropped right there: its `Drop` guards run, as
+//!   asyncio's `finally:` blocks do, before any awaiter sees the outcome, and the task ends
+//!   cancelled with the message, exactly as if `Err(Cancelled)` had propagated out of it.
+//!   Wrap such an await in [`cancellable`] to catch the request there instead.
+//!
+//! A request that arrives while the body is being polled (from another thread) is decided at
+//! the next poll. A cancellation point inside a combinator that re-polls only the children
+//! it was woken for (`FuturesUnordered`, `select` over streams, `join_all`) still gets the
+//! request, as a catchable `Err(Cancelled)`. The same rule holds wherever taskloop cancels:
+//! at the deadline of [`timeout`] or [`wait_for`] the block is cancelled at its current await
+//! (dropped there if that is a foreign one, and the call returns `Err(TaskError::Timeout)`,
+//! the task's `cancelling()` back where it was), and [`TaskGroup`] siblings, the children of
+//! a cancelled [`gather`], `Task::cancel_on` and the tasks [`run`] cancels when main ends
+//! all end promptly, whatever they await. A body that never suspends (a loop without an
+//! await, a blocking call) cannot be reached until it does, as in asyncio: give such work to
+//! [`to_thread`].
+//!
+//! [`shield`] keeps a request from going down into the future it protects.
+//! [`Task::abort`] is the stop asyncio lacks: it drops the body at once, with no message and
+//! without waiting for an await.
+//!
+//! A task with no pending request pays one atomic load per poll for all this. A cost that
+//! is easy to miss: with `RUST_BACKTRACE=1`, anyhow captures a backtrace at every `?` that
+//! carries a `Cancelled` out of a body, which makes cancelling a sleeping task about four
+//! times as expensive; set `RUST_LIB_BACKTRACE=0` to keep panic backtraces without those. (A
+//! body dropped at a foreign await makes no `anyhow::Error`, so it pays nothing of the kind.)
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::time::Duration;
+//! use taskloop::prelude::*;
+//!
+//! /// Records that the worker cleaned up: its `finally:` block.
+//! struct Cleanup(Arc<AtomicBool>);
+//!
+//! impl Drop for Cleanup {
+//!     fn drop(&mut self) {
+//!         self.0.store(true, Ordering::SeqCst);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), taskloop::TaskError> {
+//! taskloop::run(async {
+//!     let (jobs, mut queue) = tokio::sync::mpsc::channel::<String>(8);
+//!     let cleaned_up = Arc::new(AtomicBool::new(false));
+//!     let cleanup = Cleanup(cleaned_up.clone());
+//!     let worker = create_task(async move {
+//!         let _cleanup = cleanup;
+//!         // tokio's `recv()`: not a cancellation point, and no `cancellable` around it.
+//!         while let Some(job) = queue.recv().await {
+//!             println!("working on {job}");
+//!         }
+//!         anyhow::Ok(())
+//!     });
+//!     jobs.send("report".to_owned()).await?;
+//!     sleep(Duration::from_millis(10)).await?; // the worker is back in `recv()`
+//!
+//!     assert!(worker.cancel_with("shutting down"));
+//!     let outcome = (&worker).await;
+//!     assert_eq!(outcome.unwrap_err().cancel_message(), Some("shutting down"));
+//!     assert!(worker.cancelled());
+//!     assert!(cleaned_up.load(Ordering::SeqCst), "the guard ran before the await saw the outcome");
+//!     assert!(jobs.is_closed(), "the body was dropped, and the receiver with it");
+//!     anyhow::Ok(())
+//! })
+//! # }
+//! ```
+//!
 //! # Where things are
 //!
 //! - **Tasks** — [`create_task`], [`create_eager_task`], [`TaskBuilder`], [`dump`], [`Task`], [`TaskRef`], [`current_task`],
 //!   [`all_tasks`], [`TaskError`], [`Cancelled`].
-//! - **Cancellation** — [`Task::cancel`], [`cancellable`], [`shield`], [`Task::abort`].
+//! - **Cancellation** (see [above](#cancellation)) — [`Task::cancel`], [`Task::cancel_with`],
+//!   [`Task::uncancel`], [`cancellable`], [`shield`], [`Task::abort`].
 //! - **The loop** — [`run`], [`Runtime`], [`Builder`], [`sleep`], [`yield_now`],
 //!   [`call_soon`], [`set_exception_handler`].
 //! - **Waiting for many** — [`wait`], [`ReturnWhen`], [`gather`], [`gather_settled`],

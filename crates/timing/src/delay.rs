@@ -26,7 +26,9 @@ use taskloop_core::{Sleep, TaskError, sleep};
 /// A cancellation point. Cancelled during the sleep, it resolves to
 /// `Err(TaskError::Cancelled)` at once and `fut` never starts (it is dropped with the
 /// `Delay`). After the sleep, a cancellation is left to `fut`, as when awaiting `fut`
-/// directly: its own cancellation points deliver it (awaiting a task passes it on).
+/// directly: it is delivered at `fut`'s current await (a cancellation point there resolves
+/// to `Err(Cancelled)`, a foreign await ends the task's body there, and awaiting a task
+/// passes it on).
 ///
 /// # Examples
 ///

@@ -69,27 +69,91 @@ impl<T> Task<T> {
 
     /// asyncio's `Task.cancel()`: asks the task to stop; `false` if it is already done.
     ///
-    /// The request is delivered once, as `Err(Cancelled)`, at the next cancellation point the
-    /// task's body reaches; the body may catch it and carry on. A task cancelled before it
-    /// first runs ends cancelled without its body ever being polled. Returns `true` every
-    /// time it is called on a task not done ([`cancelling`](Self::cancelling) counts them).
+    /// Returns `true` every time it is called on a task not done
+    /// ([`cancelling`](Self::cancelling) counts the requests).
+    ///
+    /// # Cancellation
+    ///
+    /// The request is delivered once, **at the task's current await**:
+    ///
+    /// - If that is a cancellation point (`sleep`, `yield_now`, awaiting a task, `wait`,
+    ///   `gather`, `TaskGroup::join`, `shield`, `cancellable(fut)`, `to_thread`, `wait_for`,
+    ///   `timeout`, …), the point resolves to `Err(Cancelled)` carrying the message. The body
+    ///   may let `?` carry it out, or catch it, [`uncancel`](Self::uncancel), and go on.
+    /// - If the body is suspended only in futures that are not cancellation points (a tokio
+    ///   channel, lock or socket, a raw `JoinHandle`, `std::future::pending()`), the body is
+    ///   dropped right there: its `Drop` guards run, as asyncio's `finally:` blocks do, before
+    ///   any awaiter sees the outcome, and the task ends cancelled with the message, exactly as
+    ///   if `Err(Cancelled)` had propagated out of it. To catch the request at such an await
+    ///   instead, wrap it in [`cancellable`](crate::cancellable).
+    ///
+    /// A task cancelled before it first runs ends cancelled without its body ever being polled.
+    /// A task awaiting another task (or `gather`, `TaskGroup::join`, `to_thread`, …) passes the
+    /// request down that chain, as in asyncio; [`shield`](crate::shield) stops it there. A
+    /// body that never suspends (a loop with no await, a blocking call) cannot be reached until
+    /// it does, as in asyncio. [`abort`](Self::abort) is the stop that carries no message and
+    /// waits for no await.
     ///
     /// # Races
     ///
-    /// Called from another thread while the task completes: either the request is refused
-    /// (`false`, the task completed first) or it is accepted and then a body that returns
-    /// `Ok` without having seen it ends cancelled.
+    /// A request that arrives while the body is being polled (on another thread) is decided at
+    /// the next poll, which the request itself causes. Called from another thread while the
+    /// task completes: either the request is refused (`false`, the task completed first) or it
+    /// is accepted and then a body that returns `Ok` without having seen it ends cancelled.
     pub fn cancel(&self) -> bool {
         self.shared.header.cancel(None)
     }
 
     /// [`cancel`](Self::cancel) with a message, which the `Cancelled` error carries to the
     /// body and to every reader of the outcome: asyncio's `Task.cancel(msg)`.
+    ///
+    /// # Cancellation
+    ///
+    /// Delivered at the task's current await, as for [`cancel`](Self::cancel).
+    ///
+    /// # Examples
+    ///
+    /// A task waiting on a tokio channel, which is not a cancellation point: the request ends
+    /// the body at that await, its guard runs, and every reader sees the message.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use taskloop::{create_task, yield_now};
+    ///
+    /// struct Closed(Arc<AtomicBool>);
+    ///
+    /// impl Drop for Closed {
+    ///     fn drop(&mut self) {
+    ///         self.0.store(true, Ordering::SeqCst);
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> Result<(), taskloop::TaskError> {
+    /// taskloop::run(async {
+    ///     let (_tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    ///     let closed = Arc::new(AtomicBool::new(false));
+    ///     let guard = Closed(closed.clone());
+    ///     let task = create_task(async move {
+    ///         let _guard = guard;
+    ///         anyhow::Ok(rx.await?)
+    ///     });
+    ///     yield_now().await?;
+    ///     assert!(task.cancel_with("shutting down"));
+    ///     let outcome = (&task).await.unwrap_err();
+    ///     assert_eq!(outcome.cancel_message(), Some("shutting down"));
+    ///     assert!(closed.load(Ordering::SeqCst), "the guard ran before the await saw the outcome");
+    ///     assert!(!task.cancel(), "done: a second request is refused");
+    ///     anyhow::Ok(())
+    /// })
+    /// # }
+    /// ```
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
         self.shared.header.cancel(Some(message.into()))
     }
 
-    /// Stops the task without waiting for a cancellation point, which asyncio cannot do.
+    /// Stops the task at once, which asyncio cannot do: no message, no waiting for the body to
+    /// reach an await, and nothing the body can catch.
     ///
     /// The body's future is dropped (at once if it is not being polled, else as soon as the
     /// current poll returns), its `Drop` guards run before any awaiter sees the outcome, and
@@ -182,10 +246,11 @@ impl<T> Task<T> {
     }
 
     /// Cancels the task when `token` is cancelled: a bridge from tokio-util's
-    /// `CancellationToken` to an asyncio-style cancel (delivered at the task's next
-    /// cancellation point, which the body may catch). A plain tokio task watches both and
-    /// ends with whichever comes first, so a token that is never cancelled costs nothing once
-    /// the task is done.
+    /// `CancellationToken` to an asyncio-style cancel, delivered at the task's current await
+    /// as [`cancel`](Self::cancel)'s is (a cancellation point there gives the body an
+    /// `Err(Cancelled)` it may catch; a foreign await ends the body). A plain tokio task
+    /// watches both and ends with whichever comes first, so a token that is never cancelled
+    /// costs nothing once the task is done.
     ///
     /// # Panics
     ///

@@ -112,7 +112,7 @@ impl TaskRef {
         self.header().is_cancelled()
     }
 
-    /// Asks the task to stop; see [`Task::cancel`](crate::Task::cancel).
+    /// Asks the task to stop at its current await; see [`Task::cancel`](crate::Task::cancel).
     pub fn cancel(&self) -> bool {
         self.header().cancel(None)
     }
@@ -132,8 +132,8 @@ impl TaskRef {
         self.header().uncancel()
     }
 
-    /// Drops the task's body without waiting for a cancellation point; see
-    /// [`Task::abort`](crate::Task::abort).
+    /// Drops the task's body at once, without a message and without waiting for an await;
+    /// see [`Task::abort`](crate::Task::abort).
     pub fn abort(&self) {
         self.header().abort()
     }
