@@ -24,18 +24,21 @@
 //! | Done      | `outcome` set; never changes again        | —                             | —         |
 //!
 //! Orthogonal to these: a *pending cancel request* (`CancelState`, made by `cancel()`,
-//! taken by the next cancellation point) and an *abort request* (made by `abort()`, acted on
-//! by the harness at its next poll).
+//! delivered at the body's current await: taken by a cancellation point there, or else
+//! by the harness ending the body, invariant 7) and an *abort request* (made by `abort()`,
+//! acted on by the harness at its next poll).
 //!
 //! # Fields
 //!
 //! | field | written by | read by |
 //! |-------|------------|---------|
-//! | `flags` (atomic) | only inside transitions, under the `state` lock | anyone, lock-free |
+//! | `flags` (atomic) | only inside transitions, under the `state` lock (except `RETRIEVED`, set by readers, and `ARMED`, set by the harness with one CAS) | anyone, lock-free |
 //! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
 //! | `state.task_waker` | harness, when its body first returns `Pending`; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
 //! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
-//! | `state.callbacks` | `add/remove_done_callback` (allocated by the first add); closed (drained) at completion | completion |
+//! | `state.rare.callbacks` | `add/remove_done_callback` (`rare` is allocated by the first add); closed (drained) at completion | completion |
+//! | `state.rare.points` | cancellation points polled with a waker other than the task's (`register_point`/`forget_point`, through `taskloop_cancel::PointWaker`) | `cancel()` (cloned under lock, woken after) |
+//! | `state.waking_points` | `cancel()`, around waking `rare.points` outside the lock (mirrored by `WAKING`) | `arm_cancel` through `WAKING` |
 //! | `state.outcome` | completion, once | readers after `DONE` |
 //! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
 //!
@@ -44,9 +47,11 @@
 //! 1. `outcome` is written once, in [`Header::transition_to_done`], in the same critical section
 //!    that closes `cancel` and `callbacks`, drains `waiters` and sets `DONE`. Hence after
 //!    `DONE` no cancel request is accepted, no callback is stored and no waiter registers.
-//! 2. The `DONE`, `CANCELLED`, `CANCEL_PENDING` and `ABORT` flags are only written under the
-//!    `state` lock and mirror `state`; lock-free readers use them as hints and re-check under
-//!    the lock before acting (except `DONE`, which never goes back).
+//! 2. The `DONE`, `CANCELLED`, `CANCEL_PENDING`, `WAKING` and `ABORT` flags are only written
+//!    under the `state` lock and mirror `state`; lock-free readers use them as hints and
+//!    re-check under the lock before acting (except `DONE`, which never goes back). `ARMED`
+//!    is set lock-free by the harness, only while `CANCEL_PENDING` is set, and cleared with it
+//!    under the lock (invariant 7).
 //! 3. No user code runs while the `state` lock is held: wakers, done callbacks, the exception
 //!    handler and the `Drop` of anything user-supplied (a replaced waker, a removed callback,
 //!    a value discarded by a late cancel) are taken out and run or dropped after unlocking.
@@ -62,6 +67,17 @@
 //!    so registering it once (when the body first suspends) is enough for `cancel()`/`abort()`
 //!    to reach the task. A request made before that finds no waker; the registration
 //!    re-checks for one under the lock and has the harness poll again.
+//! 7. A pending request never outlives a poll of the body that visited no cancellation point
+//!    taking it. Before each poll the harness *arms* a pending request (`ARMED`); if the poll
+//!    returns `Pending` and the armed request is still pending, no cancellation point saw it,
+//!    so the body awaits only futures that are not cancellation points: the harness drops the
+//!    body there and the task ends cancelled with that request's message
+//!    ([`Header::transition_to_ended_at_await`]). Taking or withdrawing a request clears
+//!    `ARMED` with `CANCEL_PENDING`, so a request that arrives during a poll is never armed by
+//!    it: it is decided at the next poll. A request is not armed while `cancel()` is waking
+//!    the cancellation points that asked for it (`WAKING`), so a point inside a combinator
+//!    that re-polls only woken children (`FuturesUnordered`) is polled, and delivers, before
+//!    the harness may end the body under it.
 //!
 //! # Races
 //!
@@ -80,6 +96,17 @@
 //!   registering, so it is either drained and woken, or sees `Done` and returns.
 //! - cancel before first poll: the harness's first transition takes the request and the task
 //!   ends cancelled without polling the body.
+//! - cancel × a poll in progress (another thread): the request is not armed by that poll; the
+//!   wake-up it sends makes tokio poll again, and that poll decides (invariant 7).
+//! - a second `cancel()` × the end at a foreign await: accepted before the harness took the
+//!   request, it merges into it; accepted after the take but before completion, it merges
+//!   into the cancellation under way (the first message stands); after, it is refused.
+//! - `uncancel()` to zero × an armed request: it withdraws the request (clearing `ARMED`) and
+//!   the body goes on, or it comes after the harness took it and the task ends cancelled.
+//! - `abort()` × the end at a foreign await: the harness looks at `ABORT` first; either way
+//!   the body is dropped once and the task ends cancelled once.
+//! - a point's waker registration × `cancel()`: a point registered before the request is
+//!   woken by it; one registering after it takes the request on that same poll.
 //! - eager first step × wake-ups: a waker the body registered during the step forwards to
 //!   the task's tokio waker once registered; a wake before that sets `eager_woken`, and the
 //!   harness's first tokio poll (which spawning schedules anyway) re-polls. None is lost.
