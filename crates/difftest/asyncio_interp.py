@@ -16,7 +16,8 @@ iteration over the set of a `TaskGroup`'s children when it aborts, over the set 
 tasks that `asyncio.run` cancels, and the set `as_completed` registers its callbacks from.
 A program that reached such a point is run a second time with the opposite choices; if the
 two traces differ, the program is reported as skipped (its outcome depends on an order
-asyncio does not specify).
+asyncio does not specify). `as_completed` of two or more tasks already done is skipped at
+once: the order of its set is not ours to choose.
 
 Tasks are the pure-Python `asyncio.tasks._PyTask` with two changes, both taskloop's documented
 behaviour or a later CPython's:
@@ -46,6 +47,7 @@ def describe():
         notes.append("wait_for emulates 3.12 (async with timeout)")
     if PY < (3, 13):
         notes.append("Task.uncancel emulates 3.13 (reaching 0 withdraws the request)")
+        notes.append("not emulated: other 3.12/3.13 changes (gather of finished tasks); ~1% of programs trace differently than on 3.13")
     version = ".".join(map(str, sys.version_info[:3]))
     return {"interpreter": f"CPython {version}", "notes": notes}
 
@@ -122,6 +124,20 @@ class Task(asyncio.tasks._PyTask):
         if self._cancelled_exc is not None:
             return asyncio.CancelledError(*self._cancelled_exc.args)
         return super()._make_cancelled_error()
+
+    # `gather(..., return_exceptions=True)` reads the message of a cancelled child from
+    # `_cancel_message`, which `Future.cancel()` resets when the body's CancelledError ends
+    # the task: once cancelled, it is the message of the exception that ended the task.
+    @property
+    def _cancel_message(self):
+        if self._state == "CANCELLED" and self._cancelled_exc is not None:
+            args = self._cancelled_exc.args
+            return args[0] if args else None
+        return self.__dict__.get("_stored_cancel_message")
+
+    @_cancel_message.setter
+    def _cancel_message(self, message):
+        self.__dict__["_stored_cancel_message"] = message
 
     if PY < (3, 13):
 
@@ -218,13 +234,20 @@ class Run:
         self.program = program
         self.alternate = alternate
         self.touched = None
+        self.skip = None
         self.tasks = [None] * len(program["tasks"])
         self.traces = {}
         self.loop = None
 
     def touch(self, reason):
+        """An order asyncio leaves open was reached, one this file picks (and can reverse)."""
         if self.touched is None:
             self.touched = reason
+
+    def unspecified(self, reason):
+        """An order asyncio leaves open was reached, one this file cannot pick."""
+        if self.skip is None:
+            self.skip = reason
 
     def log(self, key, text):
         self.traces.setdefault(key, []).append([self.loop.now_ms, text])
@@ -358,7 +381,7 @@ class Run:
         elif kind == "as_completed":
             tasks = self.spawned(op["tasks"])
             if sum(t.done() for _, t in tasks) >= 2:
-                self.touch("as_completed of tasks already done (set order)")
+                self.unspecified("as_completed of tasks already done (set order)")
             label = f"as_completed {fmt_list([j for j, _ in tasks])}"
             for next_done in asyncio.as_completed([t for _, t in tasks]):
                 await self.logged(key, f"{label} item", next_done)
@@ -429,12 +452,14 @@ def result_of(program):
         "traces": first.traces,
         "final": [final_state(t) for t in first.tasks],
         "error": first.error,
-        "skip": None,
+        "skip": first.skip,
     }
-    if first.touched is not None:
+    if first.skip is None and first.touched is not None:
         second = run_once(program, alternate=True)
         final = [final_state(t) for t in second.tasks]
-        if second.traces != first.traces or final != out["final"]:
+        if second.skip is not None:
+            out["skip"] = second.skip
+        elif second.traces != first.traces or final != out["final"]:
             out["skip"] = first.touched
     return out
 
