@@ -8,6 +8,7 @@
 //! `tidy.rs`.
 
 mod bench;
+mod difftest;
 mod examples;
 mod json;
 mod tidy;
@@ -47,6 +48,11 @@ commands:
       --icount       instructions per op under valgrind, via examples/icount.rs
   stress [--secs N]
       the ignored stress tests, with TASKLOOP_STRESS_SECS=N (default 60)
+  difftest [--seed S] [--count N] [--strict]
+      differential test against CPython's asyncio: N random task programs (default 500)
+      from seed S (default 1), run on asyncio (virtual clock) and on taskloop (paused
+      time); divergences grouped, minimised and printed (kept in target/difftest/)
+      --strict       exit non-zero if any program differs
   help, --help
       this text
 ";
@@ -107,6 +113,21 @@ fn run(args: Vec<String>) -> Result<()> {
             };
             args.finish()?;
             stress(secs)
+        }
+        "difftest" => {
+            let number = |args: &mut Args, name: &str, default: u64| -> Result<u64> {
+                match args.value(name)? {
+                    Some(value) => value.parse().with_context(|| format!("{name} wants a whole number, not `{value}`")),
+                    None => Ok(default),
+                }
+            };
+            let options = difftest::Options {
+                seed: number(&mut args, "--seed", 1)?,
+                count: usize::try_from(number(&mut args, "--count", 500)?)?,
+                strict: args.flag("--strict"),
+            };
+            args.finish()?;
+            difftest::run(&options)
         }
         other => bail!("unknown command `{other}`; run `cargo xtask --help`"),
     }
