@@ -29,6 +29,13 @@ pub trait CancelScope: Send + Sync {
     /// every poll of every cancellation point calls it.
     fn take_cancel(&self) -> Option<Cancelled>;
 
+    /// Takes a pending request even if no cancellation point may deliver it yet (one the task
+    /// made during its current poll): for the runtime's own scopes, such as a `Timeout` moving
+    /// its deadline's request into its block. Defaults to [`take_cancel`](Self::take_cancel).
+    fn take_request(&self) -> Option<Cancelled> {
+        self.take_cancel()
+    }
+
     /// The runtime's handle to the task this scope belongs to, boxed: how the runtime answers
     /// "which task is running?" from the one thread-local it keeps. `None` by default.
     fn owner(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {

@@ -13,10 +13,14 @@ use crate::Cancelled;
 ///   *pending* until it is delivered at the task's current await, by [`take`](Self::take):
 ///   either a cancellation point takes it and resolves to `Err(Cancelled)`, or the runtime,
 ///   finding it still pending after a poll of the body that suspended, takes it to end the
-///   body at that (foreign) await. Several requests before delivery are delivered once, with
-///   the message of the latest.
+///   body at that (foreign) await. Several requests before delivery are delivered once.
+/// - A request is *handed* to the await the task is suspended at — asyncio's
+///   `_fut_waiter.cancel()` — when it is made while the task is suspended, and when the task
+///   suspends with one pending ([`hand`](Self::hand)). Until then, a request the running task
+///   made itself is asyncio's `_must_cancel`: a later request replaces its message. Once
+///   handed, the message is the first one and later requests only count.
 /// - [`uncancel`](Self::uncancel) counts one request down; reaching zero also withdraws a
-///   request not yet delivered (asyncio 3.13).
+///   pending request not yet handed to an await (asyncio 3.13).
 /// - [`close`](Self::close) is called once, when the task finishes: it hands back a request
 ///   that was never delivered (so a body that returned `Ok` while one was pending ends
 ///   cancelled, as asyncio's `test_cancel_at_end`), and from then on `request` is refused —
@@ -28,14 +32,23 @@ use crate::Cancelled;
 /// use taskloop_cancel::CancelState;
 ///
 /// let mut state = CancelState::new();
-/// assert!(state.request(None));
-/// assert!(state.request(Some("second".into())));
+/// // Made by the running task itself: the latest message counts until it suspends.
+/// assert!(state.request(None, true));
+/// assert!(state.request(Some("second".into()), true));
 /// assert_eq!(state.cancelling(), 2);
 /// assert_eq!(state.take().unwrap().message(), Some("second"));
 /// assert!(state.take().is_none(), "delivered once");
 /// assert_eq!(state.uncancel(), 1);
+///
+/// // Made while the task is suspended: handed to its await, the first message stands.
+/// assert!(state.request(Some("first".into()), false));
+/// assert!(state.request(Some("later".into()), false));
+/// assert_eq!(state.uncancel(), 2);
+/// assert_eq!(state.uncancel(), 1);
+/// assert_eq!(state.uncancel(), 0, "a handed request is not withdrawn");
+/// assert_eq!(state.take().unwrap().message(), Some("first"));
 /// assert!(state.close().is_none());
-/// assert!(!state.request(None), "a finished task refuses requests");
+/// assert!(!state.request(None, false), "a finished task refuses requests");
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct CancelState {
@@ -48,24 +61,37 @@ pub struct CancelState {
     pending: bool,
     /// The task has finished; requests are refused.
     closed: bool,
+    /// The pending request was handed to the await the task is suspended at.
+    handed: bool,
 }
 
 impl CancelState {
     /// A task nobody has asked to cancel.
     pub const fn new() -> Self {
-        Self { requests: 0, message: None, pending: false, closed: false }
+        Self { requests: 0, message: None, pending: false, closed: false, handed: false }
     }
 
     /// Records a cancel request carrying `message`; `false` if the task has finished.
+    /// `running` says the task makes the request itself, while it runs.
     #[must_use = "`false` means the task had finished and the request was refused"]
-    pub fn request(&mut self, message: Option<Arc<str>>) -> bool {
+    pub fn request(&mut self, message: Option<Arc<str>>, running: bool) -> bool {
         if self.closed {
             return false;
         }
         self.requests = self.requests.saturating_add(1);
-        self.message = message;
-        self.pending = true;
+        if !(self.pending && self.handed) {
+            self.message = message;
+        }
+        if !self.pending {
+            self.pending = true;
+            self.handed = !running;
+        }
         true
+    }
+
+    /// The task suspended with a request pending: it is handed to the await it suspended at.
+    pub fn hand(&mut self) {
+        self.handed = self.pending;
     }
 
     /// Delivers the pending request, if any: it is taken at most once.
@@ -74,6 +100,7 @@ impl CancelState {
             return None;
         }
         self.pending = false;
+        self.handed = false;
         Some(Cancelled::from_message(self.message.clone()))
     }
 
@@ -94,10 +121,11 @@ impl CancelState {
 
     /// asyncio's `Task.uncancel()`: withdraws one request and returns how many remain.
     ///
-    /// Reaching zero also withdraws a request not yet delivered.
+    /// Reaching zero also withdraws a pending request not yet handed to an await (asyncio
+    /// 3.13 clears `_must_cancel`; a future it already cancelled stays cancelled).
     pub fn uncancel(&mut self) -> usize {
         self.requests = self.requests.saturating_sub(1);
-        if self.requests == 0 {
+        if self.requests == 0 && !self.handed {
             self.pending = false;
         }
         self.requests as usize

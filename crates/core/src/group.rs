@@ -266,10 +266,13 @@ impl Future for GroupJoin<'_> {
         if let Some(result) = &st.finished {
             return Poll::Ready(result.clone());
         }
-        if !st.running.is_empty() {
+        if !st.running.is_empty() || this.key.is_some() {
             // Taking the request locks the current task's state: not under our lock. A
             // request after the first is absorbed, as asyncio's `__aexit__` does: the group
-            // is already cancelling its tasks and waits for them.
+            // is already cancelling its tasks and waits for them. A join that found nothing
+            // to wait for never suspended, and delivers nothing (asyncio's `__aexit__`
+            // awaits only while tasks remain); one that waited does, even if the last task
+            // has just ended.
             drop(st);
             let cancelled = this.point.poll_cancel(cx);
             st = lock(shared);

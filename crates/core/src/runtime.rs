@@ -38,6 +38,31 @@ pub(crate) struct LoopShared {
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The default executor, shut down at the end of `run`; see `executor.rs`.
     pub(crate) executor: crate::executor::DefaultExecutor,
+    /// What the stop cancelled, for `run` to await; see [`LoopShared::stop`].
+    stop: std::sync::Mutex<Stop>,
+}
+
+/// Dropped with `run`'s main body: queues the stop of the loop.
+struct StopLoop {
+    shared: Arc<LoopShared>,
+    /// The main task, once its body has run (a main cancelled before it ran ends cancelled
+    /// whatever the stop does).
+    main: Option<TaskRef>,
+}
+
+impl Drop for StopLoop {
+    fn drop(&mut self) {
+        let shared = self.shared.clone();
+        let main = self.main.take();
+        self.shared.schedule_callbacks(vec![Box::new(move || shared.stop(main.as_ref()))]);
+    }
+}
+
+/// `run`'s hand-over from the stop (a queued job) to its shutdown.
+#[derive(Default)]
+struct Stop {
+    leftovers: Option<Vec<TaskRef>>,
+    waiter: Option<Waker>,
 }
 
 type ExceptionHandler = dyn Fn(&ExceptionContext) + Send + Sync;
@@ -69,7 +94,43 @@ impl LoopShared {
             closed: AtomicBool::new(false),
             extensions: std::sync::Mutex::new(HashMap::new()),
             executor: crate::executor::DefaultExecutor::default(),
+            stop: std::sync::Mutex::new(Stop::default()),
         }
+    }
+
+    /// Cancels every task still pending (asyncio's `_cancel_all_tasks`, first half) and hands
+    /// them to `run`, which awaits them.
+    fn stop(&self, main: Option<&TaskRef>) {
+        let mut leftovers = self.registry.snapshot();
+        leftovers.retain(|task| Some(task) != main);
+        for task in &leftovers {
+            task.cancel();
+        }
+        let waiter = {
+            let mut stop = lock_std(&self.stop);
+            stop.leftovers = Some(leftovers);
+            stop.waiter.take()
+        };
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+
+    /// `run`: waits for the stop, and takes what it cancelled.
+    async fn stopped(&self) -> Vec<TaskRef> {
+        poll_fn(|cx| {
+            let mut stop = lock_std(&self.stop);
+            match stop.leftovers.take() {
+                Some(leftovers) => Poll::Ready(leftovers),
+                None => {
+                    let old = stop.waiter.replace(cx.waker().clone());
+                    drop(stop);
+                    drop(old);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -622,9 +683,22 @@ impl Runtime {
         let _on_this_thread = context::enter_loop(shared.clone());
         let outcome = tokio.block_on(async {
             let runner = tokio::spawn(shared.clone().run_callbacks());
-            let main = spawn_on(shared.clone(), None, fut, false);
+            // asyncio's `run_until_complete`: main's done callback stops the loop, so the tasks
+            // already scheduled run their step of that iteration first, and what is left is
+            // cancelled then, before any of it runs again. Here the stop is a job on the
+            // callback queue, behind those tasks, queued when main's body is dropped (however
+            // main ends), which is just before main completes.
+            let mut stop_when_main_ends = StopLoop { shared: shared.clone(), main: None };
+            let main_body = async move {
+                // The stop must not cancel main itself, which ends right after its body.
+                stop_when_main_ends.main = crate::current_task();
+                let _stop = stop_when_main_ends;
+                fut.await
+            };
+            let main = spawn_on(shared.clone(), None, main_body, false);
             let outcome = main.join().await;
-            cancel_leftovers(&shared).await;
+            let leftovers = shared.stopped().await;
+            await_leftovers(&shared, leftovers).await;
             shared.closed.store(true, Ordering::Release);
             shared.close_queue();
             // The runner only ends by returning; a panic in it is impossible (callbacks are
@@ -639,13 +713,9 @@ impl Runtime {
     }
 }
 
-/// asyncio's `_cancel_all_tasks`: cancels every task still pending, waits for them, and
-/// reports the ones that ended with a failure rather than the cancellation.
-async fn cancel_leftovers(shared: &LoopShared) {
-    let leftovers = shared.registry.snapshot();
-    for task in &leftovers {
-        task.cancel();
-    }
+/// The second half of asyncio's `_cancel_all_tasks`: waits for the tasks the stopper
+/// cancelled, and reports the ones that ended with a failure rather than the cancellation.
+async fn await_leftovers(shared: &LoopShared, leftovers: Vec<TaskRef>) {
     for task in leftovers {
         if let Err(error) = task.clone().await
             && !error.is_cancelled()

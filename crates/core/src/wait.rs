@@ -75,24 +75,37 @@ where
     let already = refs.iter().any(|r| r.done() && finished(r));
     let mut waiting: FuturesUnordered<Done> =
         refs.iter().enumerate().filter(|(_, r)| !r.done()).map(|(i, r)| Done::new(r.clone(), i)).collect();
-    if !already && !waiting.is_empty() {
-        let mut deadline = timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+    if !refs.is_empty() {
+        // As asyncio's `wait`, which always awaits a future of its own: it suspends at least
+        // once, even when it could return at once, so it is where a cancellation made before
+        // it is delivered.
+        let mut wait_more = !already && !waiting.is_empty();
+        let mut suspended = false;
+        let mut deadline = timeout.filter(|_| wait_more).map(|d| Box::pin(tokio::time::sleep(d)));
         let mut point = PointWaker::new();
         poll_fn(|cx| {
             if let Some(cancelled) = point.poll_cancel(cx) {
                 return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
             }
-            while let Poll::Ready(next) = waiting.poll_next_unpin(cx) {
+            while wait_more && let Poll::Ready(next) = waiting.poll_next_unpin(cx) {
                 match next {
-                    Some(index) if finished(&refs[index]) => return Poll::Ready(Ok(())),
-                    Some(_) => {}
-                    None => return Poll::Ready(Ok(())),
+                    Some(index) if !finished(&refs[index]) => {}
+                    _ => wait_more = false,
                 }
             }
-            match deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(Ok(())),
-                _ => Poll::Pending,
+            if wait_more && let Some(Poll::Ready(())) = deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                wait_more = false;
             }
+            if wait_more {
+                suspended = true;
+                return Poll::Pending;
+            }
+            if !suspended {
+                suspended = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
         })
         .await?;
     }

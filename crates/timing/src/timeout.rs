@@ -296,8 +296,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let mut entering = false;
         match this.state {
             State::Created(deadline) => {
+                entering = true;
                 let Some(task) = current_task() else {
                     panic!(
                         "timeout(), timeout_at() and wait_for() must be awaited inside a taskloop task: \
@@ -315,6 +317,15 @@ where
             State::Exited => panic!("`Timeout` polled after it completed"),
         }
 
+        // Polled again after the deadline: it expires before the block runs, as asyncio's
+        // timer callback runs before the wake-up of a sleep due at the same instant (the
+        // timeout's timer was scheduled first). The block's first run is never cut short.
+        if !entering
+            && let State::Entered { deadline, .. } = this.state
+            && Instant::now() >= *deadline
+        {
+            expire(this.state);
+        }
         let Some(body) = this.body.as_mut().as_pin_mut() else {
             panic!("`Timeout` polled after it completed");
         };
@@ -383,7 +394,7 @@ fn expire(state: &mut State) {
     if let State::Entered { task, cancelling, .. } = std::mem::replace(state, State::Exited) {
         // Our own task is running (it is polling us), so the request is always accepted.
         let _accepted = task.cancel();
-        let taken = taskloop_cancel::with_current_scope(|scope| scope.and_then(|s| s.take_cancel()));
+        let taken = taskloop_cancel::with_current_scope(|scope| scope.and_then(|s| s.take_request()));
         let scope = Arc::new(BlockScope { deadline: Mutex::new(taken), enclosing: Mutex::new(None) });
         *state = State::Expiring { task, cancelling, scope };
     }
@@ -448,6 +459,11 @@ impl CancelScope for BlockScope {
             Some((scope, false)) => scope.take_cancel(),
             _ => None,
         }
+    }
+
+    /// A nested `Timeout` expiring takes its request back from the task, through this block.
+    fn take_request(&self) -> Option<Cancelled> {
+        self.enclosing()?.take_request()
     }
 
     /// The block still runs in the same task: `current_task()` inside it is that task.

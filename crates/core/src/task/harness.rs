@@ -96,7 +96,7 @@ where
 
         // A request pending now is delivered at the body's current await: by a cancellation
         // point during this poll, or else by ending the body after it (invariant 7).
-        let armed = header.arm_cancel();
+        let endable = header.arm_cancel();
         let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
         let multi_thread = header.loop_.multi_thread;
         let born = if multi_thread { context::born_mark() } else { 0 };
@@ -114,7 +114,9 @@ where
                 if this.shared.header.is_abort_requested() {
                     return abort(this);
                 }
-                if armed && let Some(cancelled) = this.shared.header.transition_to_ended_at_await() {
+                if this.shared.header.is_cancel_pending()
+                    && let Some(cancelled) = this.shared.header.transition_to_suspended_with_request(endable)
+                {
                     finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
                     *this.finished = true;
                     return Poll::Ready(());

@@ -10,7 +10,7 @@ use std::task::{Context, Wake, Waker};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use super::{Shared, TaskError};
+use super::{CancelRequest, Shared, TaskError};
 use crate::runtime::LoopShared;
 
 fn new_task() -> (Arc<LoopShared>, Arc<Shared<u32>>) {
@@ -165,6 +165,8 @@ fn loom_a_cancel_before_the_first_poll_is_taken_by_the_harness_exactly_once() {
         let start = shared.header.transition_to_running(&waker);
         assert!(canceller.join().unwrap());
         let taken_at_start = matches!(start, super::Start::Cancelled(_));
+        // Otherwise the next poll arms it and the body's first cancellation point takes it.
+        let _endable = shared.header.arm_cancel();
         let taken_later = shared.header.take_cancel().is_some();
         assert!(taken_at_start ^ taken_later, "delivered once: at start or at the next cancellation point");
     });
@@ -182,11 +184,11 @@ fn suspended_task() -> (Arc<LoopShared>, Arc<Shared<u32>>, Arc<CountingWaker>) {
 
 /// The harness's end of a poll that returned `Pending` after arming, with no cancellation
 /// point in the body: the request is ended at the await, or it is not there any more.
-fn end_poll_at_foreign_await(loop_: &LoopShared, shared: &Shared<u32>, armed: bool) -> bool {
-    if !armed {
+fn end_poll_at_foreign_await(loop_: &LoopShared, shared: &Shared<u32>, endable: bool) -> bool {
+    if !endable || !shared.header.is_cancel_pending() {
         return false;
     }
-    match shared.header.transition_to_ended_at_await() {
+    match shared.header.transition_to_suspended_with_request(true) {
         Some(cancelled) => {
             complete(loop_, shared, Err(TaskError::Cancelled(cancelled)));
             true
@@ -226,23 +228,30 @@ fn loom_a_second_cancel_racing_the_end_at_a_foreign_await_is_accepted_iff_the_ta
 }
 
 #[test]
-fn loom_uncancel_racing_the_end_at_a_foreign_await_either_withdraws_the_request_or_comes_too_late() {
+fn loom_uncancel_racing_the_suspension_after_a_self_cancel_withdraws_it_or_comes_too_late() {
     static SEEN: Seen = Seen::new();
     loom::model(|| {
         let (loop_, shared, _waker) = suspended_task();
-        assert!(shared.header.cancel(None));
+        // The task cancels itself while running (asyncio's `_must_cancel`).
+        let CancelRequest::Accepted(_) = shared.header.transition_to_cancel_requested(None, true) else {
+            panic!("no point asked to be woken");
+        };
         let other = shared.clone();
         let withdrawer = thread::spawn(move || other.header.uncancel());
-        let armed = shared.header.arm_cancel();
-        let ended = end_poll_at_foreign_await(&loop_, &shared, armed);
-        withdrawer.join().unwrap();
-        if ended {
-            assert!(shared.header.is_cancelled());
-        } else {
-            // Withdrawn before the poll began or before it ended: the body goes on, nothing
-            // is left pending.
+        // The poll ends suspended: a pending request is handed to the await.
+        if shared.header.is_cancel_pending() {
+            assert!(shared.header.transition_to_suspended_with_request(false).is_none());
+        }
+        assert_eq!(withdrawer.join().unwrap(), 0);
+        // The next poll, with no cancellation point in the body.
+        let endable = shared.header.arm_cancel();
+        let ended = end_poll_at_foreign_await(&loop_, &shared, endable);
+        // uncancel() first: withdrawn, the body goes on. After the suspension: handed, so
+        // not withdrawn (asyncio 3.13), and the body ends at its await.
+        assert_eq!(ended, shared.header.is_cancelled());
+        if !ended {
             assert!(!shared.header.is_done());
-            assert!(shared.header.take_cancel().is_none());
+            assert!(!shared.header.is_cancel_pending());
         }
         SEEN.saw(ended);
     });

@@ -232,6 +232,10 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
         self.header.take_cancel()
     }
 
+    fn take_request(&self) -> Option<Cancelled> {
+        self.header.take_request()
+    }
+
     fn owner(self: Arc<Self>) -> Option<Box<dyn std::any::Any + Send>> {
         Some(Box::new(TaskRef::from_arc(self)))
     }
@@ -312,18 +316,19 @@ pub(crate) struct Completion {
 }
 
 impl Completion {
-    /// Wakes the awaiters and schedules the done callbacks on the loop (invariant 3: called
-    /// with no lock held). The callbacks are queued before any awaiter is woken, so an awaiter
-    /// that sees the task done and then drains the queue (`run` ending) finds them there; the
-    /// runner is woken last, so on one thread the awaiters resume first.
+    /// Schedules the done callbacks on the loop, then wakes the awaiters (invariant 3: called
+    /// with no lock held). Callbacks first: asyncio runs a future's callbacks, awaiters'
+    /// wake-ups included, in the order they were added, and a task's done callbacks (a
+    /// `TaskGroup`'s, a progress tracker's) are nearly always added before anyone awaits it.
+    /// They are queued before any awaiter is woken, so an awaiter that sees the task done and
+    /// then drains the queue (`run` ending) finds them there.
     #[inline]
     pub(crate) fn notify(self, loop_: &LoopShared) {
         drop(self.task_waker);
-        let runner = if self.callbacks.is_empty() { None } else { loop_.queue_callbacks(self.callbacks) };
-        self.waiters.wake_all();
-        if let Some(runner) = runner {
-            runner.wake();
+        if !self.callbacks.is_empty() {
+            loop_.schedule_callbacks(self.callbacks);
         }
+        self.waiters.wake_all();
     }
 }
 
@@ -396,9 +401,9 @@ impl Header {
     }
 
     /// `cancel()`/`cancel_with()`: records a request unless the task is done.
-    pub(crate) fn transition_to_cancel_requested(&self, message: Option<Arc<str>>) -> CancelRequest {
+    pub(crate) fn transition_to_cancel_requested(&self, message: Option<Arc<str>>, running: bool) -> CancelRequest {
         let mut st = lock(&self.state);
-        if !st.cancel.request(message) {
+        if !st.cancel.request(message, running) {
             return CancelRequest::Refused;
         }
         if st.rare.as_deref().is_some_and(|rare| !rare.points.is_empty()) {
@@ -434,7 +439,7 @@ impl Header {
     /// `cancel()`: returns whether the request was accepted, and wakes the task if so.
     pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
         tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested ({:?})", message.as_deref());
-        let waker = match self.transition_to_cancel_requested(message) {
+        let waker = match self.transition_to_cancel_requested(message, self.is_current()) {
             CancelRequest::Refused => return false,
             CancelRequest::Accepted(waker) => waker,
             CancelRequest::WakePoints(points) => {
@@ -467,8 +472,10 @@ impl Header {
         drop(removed);
     }
 
-    /// Before a poll of the body: arms a pending request (invariant 7), unless cancellation
-    /// points are still being woken for it. One atomic load when no request is pending.
+    /// Before a poll of the body: arms a pending request (invariant 7), so the body's
+    /// cancellation points may deliver it. Returns whether the body may be ended at its await
+    /// if none does: not while cancellation points are still being woken for it (`WAKING`).
+    /// One atomic load when no request is pending.
     #[inline]
     pub(crate) fn arm_cancel(&self) -> bool {
         if self.flags() & CANCEL_PENDING == 0 {
@@ -477,28 +484,49 @@ impl Header {
         // Lock-free: `CANCEL_PENDING` and `ARMED` are cleared together (under the lock) by
         // whoever takes or withdraws the request, so `ARMED` is only ever set on a request
         // that is pending at this instant.
-        let arm = |f: u16| (f & (CANCEL_PENDING | WAKING) == CANCEL_PENDING).then_some(f | ARMED);
-        self.flags.fetch_update(Ordering::AcqRel, Ordering::Acquire, arm).is_ok()
+        let arm = |f: u16| (f & CANCEL_PENDING != 0).then_some(f | ARMED);
+        match self.flags.fetch_update(Ordering::AcqRel, Ordering::Acquire, arm) {
+            Ok(before) => before & WAKING == 0,
+            Err(_) => false,
+        }
     }
 
-    /// After a poll of the body that returned `Pending`, when a request was armed before it:
-    /// if no cancellation point took it, the body awaits only futures that are not
-    /// cancellation points, and the request is delivered there by ending the body. Returns
-    /// the request to end the task with (invariant 7).
-    pub(crate) fn transition_to_ended_at_await(&self) -> Option<Cancelled> {
-        if self.flags() & ARMED == 0 {
-            return None;
-        }
+    /// After a poll of the body that returned `Pending` with a request pending. If it was
+    /// armed before the poll (and `endable`, see [`arm_cancel`](Self::arm_cancel)) and no
+    /// cancellation point took it, the body awaits only futures that are not cancellation
+    /// points: returns the request, for the harness to end the body there (invariant 7).
+    /// Otherwise the task suspends, and the request is handed to its await (asyncio's
+    /// `_fut_waiter.cancel()`): its message is fixed and `uncancel` no longer withdraws it.
+    pub(crate) fn transition_to_suspended_with_request(&self, endable: bool) -> Option<Cancelled> {
         let mut st = lock(&self.state);
+        if endable && self.flags() & ARMED != 0 {
+            self.set_flags(0, CANCEL_PENDING | ARMED);
+            return st.cancel.take();
+        }
+        st.cancel.hand();
+        None
+    }
+
+    /// Whether a request is pending: what the harness checks after a poll that suspended.
+    #[inline]
+    pub(crate) fn is_cancel_pending(&self) -> bool {
+        self.flags() & CANCEL_PENDING != 0
+    }
+
+    /// Delivers a pending request that was made before the current poll of the body began
+    /// (`ARMED`): what a cancellation point in this task's body calls. A request made during
+    /// the poll (the task cancelling itself) waits until the task has suspended once, as in
+    /// asyncio, where `_must_cancel` is acted on when the task next yields.
+    pub(crate) fn take_cancel(&self) -> Option<Cancelled> {
         if self.flags() & ARMED == 0 {
             return None;
         }
-        self.set_flags(0, CANCEL_PENDING | ARMED);
-        st.cancel.take()
+        self.take_request()
     }
 
-    /// Delivers a pending request: what a cancellation point in this task's body calls.
-    pub(crate) fn take_cancel(&self) -> Option<Cancelled> {
+    /// Takes a pending request, armed or not: for the runtime's own scopes (a `Timeout`
+    /// moving its deadline's request into its block).
+    pub(crate) fn take_request(&self) -> Option<Cancelled> {
         if self.flags() & CANCEL_PENDING == 0 {
             return None;
         }
@@ -506,6 +534,13 @@ impl Header {
         let taken = st.cancel.take();
         self.set_flags(0, CANCEL_PENDING | ARMED);
         taken
+    }
+
+    /// Whether this task's body is being polled on this thread (it is cancelling itself).
+    fn is_current(&self) -> bool {
+        taskloop_cancel::with_current_scope(|scope| {
+            scope.is_some_and(|s| std::ptr::eq(Arc::as_ptr(s).cast::<u8>(), std::ptr::from_ref(self).cast::<u8>()))
+        })
     }
 
     pub(crate) fn cancelling(&self) -> usize {
@@ -702,6 +737,11 @@ impl Header {
         point: &mut PointWaker,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), TaskError>> {
+        if key.is_none() && self.is_done() {
+            // Never suspended on it: awaiting a finished task does not suspend, so, as in
+            // asyncio, it delivers no cancellation.
+            return Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)));
+        }
         if let Some(cancelled) = point.poll_cancel(cx)
             && !self.cancel(cancelled.message_arc().cloned())
         {

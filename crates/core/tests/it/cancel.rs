@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use taskloop::{Cancelled, TaskError, cancellable, create_task, shield, sleep, yield_now};
+use taskloop::{Cancelled, TaskError, cancellable, create_task, current_task, shield, sleep, yield_now};
 use tokio::sync::Notify;
 
 use crate::on_both_flavours;
@@ -34,8 +34,10 @@ on_both_flavours! {
     }
 }
 
+/// asyncio 3.13 (`t` sleeping; `t.cancel("first"); t.cancel("second")`): the first request
+/// cancels the future `t` awaits, the second only counts, so `t` catches `('first',)`.
 #[test]
-fn two_requests_before_delivery_are_delivered_once_with_the_latest_message() {
+fn two_requests_to_a_suspended_task_are_delivered_once_with_the_first_message() {
     paused(async {
         let log = Log::default();
         let body_log = log.clone();
@@ -53,7 +55,7 @@ fn two_requests_before_delivery_are_delivered_once_with_the_latest_message() {
         task.cancel_with("first");
         task.cancel_with("second");
         (&task).await?;
-        log.check(&["caught Some(\"second\")", "finished"]);
+        log.check(&["caught Some(\"first\")", "finished"]);
         assert!(!task.cancelled(), "the body caught the cancellation and finished normally");
         assert_eq!(task.cancelling(), 2, "cancelling() counts requests, not deliveries");
         anyhow::Ok(())
@@ -101,8 +103,11 @@ fn a_body_returning_ok_with_a_request_never_delivered_ends_cancelled() {
     .unwrap();
 }
 
+/// asyncio 3.13: `t` awaits `event.wait()`; `t.cancel(); t.cancel(); t.uncancel();
+/// t.uncancel()` leaves `t` to raise `CancelledError`: the first request already cancelled the
+/// future it awaits, which `uncancel` does not undo.
 #[test]
-fn uncancel_to_zero_withdraws_a_request_not_yet_delivered() {
+fn uncancel_to_zero_does_not_withdraw_a_request_handed_to_the_await() {
     paused(async {
         let notify = Arc::new(Notify::new());
         let wake = notify.clone();
@@ -118,8 +123,23 @@ fn uncancel_to_zero_withdraws_a_request_not_yet_delivered() {
         assert_eq!(task.uncancel(), 0);
         assert_eq!(task.uncancel(), 0, "never below zero");
         notify.notify_one();
-        assert_eq!((&task).await?, "ran on");
+        assert!((&task).await.unwrap_err().is_cancelled());
+        assert!(task.cancelled());
         anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+/// asyncio 3.13: `me.cancel("self"); me.uncancel()` (→ 0) in the running task clears
+/// `_must_cancel`: the next `await asyncio.sleep(..)` completes.
+#[test]
+fn uncancel_to_zero_withdraws_a_request_the_running_task_made_itself() {
+    paused(async {
+        let me = current_task().unwrap();
+        assert!(me.cancel_with("self"));
+        assert_eq!(me.uncancel(), 0);
+        sleep(Duration::from_millis(1)).await?;
+        anyhow::Ok("slept")
     })
     .unwrap();
 }
