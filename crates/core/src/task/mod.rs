@@ -74,7 +74,10 @@
 //!    body there and the task ends cancelled with that request's message
 //!    ([`Header::transition_to_ended_at_await`]). Taking or withdrawing a request clears
 //!    `ARMED` with `CANCEL_PENDING`, so a request that arrives during a poll is never armed by
-//!    it: it is decided at the next poll. A request is not armed while `cancel()` is waking
+//!    it: it is decided at the next poll. Cancellation points deliver only an armed request
+//!    (asyncio's `_must_cancel`: a task that cancels itself is cancelled at an await after it
+//!    has suspended once), and a poll that suspends with a request pending hands it to the
+//!    await (`CancelState::hand`: first message kept, not withdrawn by `uncancel`). A request is not armed while `cancel()` is waking
 //!    the cancellation points that asked for it (`WAKING`), so a point inside a combinator
 //!    that re-polls only woken children (`FuturesUnordered`) is polled, and delivers, before
 //!    the harness may end the body under it.

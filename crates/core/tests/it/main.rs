@@ -4,6 +4,7 @@ mod support;
 
 use taskloop_test_support::on_both_flavours;
 
+mod asyncio_order;
 mod auto_traits;
 mod callbacks;
 mod cancel;

@@ -419,3 +419,17 @@ fn a_timeout_awaited_outside_a_task_panics_saying_so() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let _ = rt.block_on(timeout(SEC, async { anyhow::Ok(()) }));
 }
+
+/// Issue 13, item 11. `async with asyncio.timeout(0.26): await asyncio.sleep(0.26)` →
+/// `TimeoutError` (CPython 3.13): the timeout's timer was scheduled first, so at the shared
+/// instant the deadline wins.
+#[test]
+fn a_deadline_and_a_sleep_due_at_the_same_instant_time_out() {
+    paused(async {
+        let outcome = timeout(260 * MS, sleep(260 * MS)).await;
+        assert!(matches!(outcome, Err(TaskError::Timeout)));
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
