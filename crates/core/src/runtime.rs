@@ -21,7 +21,7 @@ use slab::Slab;
 use crate::context;
 use crate::error::{TaskError, panic_message};
 use crate::sync::{Mutex, lock};
-use crate::task::{DoneCallback, TaskRef, spawn_on};
+use crate::task::{DoneCallback, TaskRef, spawn_main};
 
 /// The state shared by a loop's tasks.
 pub(crate) struct LoopShared {
@@ -38,29 +38,17 @@ pub(crate) struct LoopShared {
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The default executor, shut down at the end of `run`; see `executor.rs`.
     pub(crate) executor: crate::executor::DefaultExecutor,
-    /// What the stop cancelled, for `run` to await; see [`LoopShared::stop`].
-    stop: std::sync::Mutex<Stop>,
 }
 
-/// Dropped with `run`'s main body: queues the stop of the loop.
-struct StopLoop {
-    shared: Arc<LoopShared>,
-    /// The main task, once its body has run (a main cancelled before it ran ends cancelled
-    /// whatever the stop does).
-    main: Option<TaskRef>,
-}
-
-impl Drop for StopLoop {
-    fn drop(&mut self) {
-        let shared = self.shared.clone();
-        let main = self.main.take();
-        self.shared.schedule_callbacks(vec![Box::new(move || shared.stop(main.as_ref()))]);
-    }
-}
-
-/// `run`'s hand-over from the stop (a queued job) to its shutdown.
+/// `run`'s hand-over from the stop (a queued job) to its shutdown: loop extension state
+/// (`LoopShared::state`), made only at the end. A field of `LoopShared` would change that
+/// long-lived allocation's size, which alone moved spawn+await by 4% in instructions (glibc
+/// then reuses the tasks' freed memory differently).
 #[derive(Default)]
-struct Stop {
+struct Stop(std::sync::Mutex<StopState>);
+
+#[derive(Default)]
+struct StopState {
     leftovers: Option<Vec<TaskRef>>,
     waiter: Option<Waker>,
 }
@@ -94,20 +82,30 @@ impl LoopShared {
             closed: AtomicBool::new(false),
             extensions: std::sync::Mutex::new(HashMap::new()),
             executor: crate::executor::DefaultExecutor::default(),
-            stop: std::sync::Mutex::new(Stop::default()),
         }
+    }
+
+    /// `run`'s main task has completed: stop the loop as asyncio's `run_until_complete` does
+    /// from main's done callback, so that the tasks already scheduled run their step of that
+    /// iteration first and what is left is cancelled then, before any of it runs again. The
+    /// stop is a job on the callback queue, behind those tasks, made only now, so nothing is
+    /// allocated for it while the loop runs (a long-lived allocation there measurably changes
+    /// how the allocator reuses every task's memory).
+    pub(crate) fn schedule_stop(self: &Arc<Self>) {
+        let shared = self.clone();
+        self.schedule_callbacks(vec![Box::new(move || shared.stop())]);
     }
 
     /// Cancels every task still pending (asyncio's `_cancel_all_tasks`, first half) and hands
     /// them to `run`, which awaits them.
-    fn stop(&self, main: Option<&TaskRef>) {
-        let mut leftovers = self.registry.snapshot();
-        leftovers.retain(|task| Some(task) != main);
+    fn stop(&self) {
+        let leftovers = self.registry.snapshot();
         for task in &leftovers {
             task.cancel();
         }
         let waiter = {
-            let mut stop = lock_std(&self.stop);
+            let stop = self.state::<Stop>();
+            let mut stop = lock_std(&stop.0);
             stop.leftovers = Some(leftovers);
             stop.waiter.take()
         };
@@ -118,8 +116,9 @@ impl LoopShared {
 
     /// `run`: waits for the stop, and takes what it cancelled.
     async fn stopped(&self) -> Vec<TaskRef> {
+        let stop = self.state::<Stop>();
         poll_fn(|cx| {
-            let mut stop = lock_std(&self.stop);
+            let mut stop = lock_std(&stop.0);
             match stop.leftovers.take() {
                 Some(leftovers) => Poll::Ready(leftovers),
                 None => {
@@ -348,11 +347,17 @@ pub fn set_exception_handler(handler: impl Fn(&ExceptionContext) + Send + Sync +
 /// # }
 /// ```
 pub fn loop_state<T: Default + Send + Sync + 'static>() -> Option<Arc<T>> {
-    let loop_ = context::current_loop()?;
-    let mut map = lock_std(&loop_.extensions);
-    let entry = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
-    // The entry for `TypeId::of::<T>()` always holds a `T`: it is only ever created above.
-    Some(entry.clone().downcast::<T>().expect("loop_state entry holds its own type"))
+    Some(context::current_loop()?.state::<T>())
+}
+
+impl LoopShared {
+    /// The loop's extension state of type `T`, made on first use; see [`loop_state`].
+    fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut map = lock_std(&self.extensions);
+        let entry = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
+        // The entry for `TypeId::of::<T>()` always holds a `T`: it is only ever created above.
+        entry.clone().downcast::<T>().expect("loop_state entry holds its own type")
+    }
 }
 
 /// A callback scheduled by [`call_soon`]: asyncio's `asyncio.Handle`.
@@ -683,19 +688,8 @@ impl Runtime {
         let _on_this_thread = context::enter_loop(shared.clone());
         let outcome = tokio.block_on(async {
             let runner = tokio::spawn(shared.clone().run_callbacks());
-            // asyncio's `run_until_complete`: main's done callback stops the loop, so the tasks
-            // already scheduled run their step of that iteration first, and what is left is
-            // cancelled then, before any of it runs again. Here the stop is a job on the
-            // callback queue, behind those tasks, queued when main's body is dropped (however
-            // main ends), which is just before main completes.
-            let mut stop_when_main_ends = StopLoop { shared: shared.clone(), main: None };
-            let main_body = async move {
-                // The stop must not cancel main itself, which ends right after its body.
-                stop_when_main_ends.main = crate::current_task();
-                let _stop = stop_when_main_ends;
-                fut.await
-            };
-            let main = spawn_on(shared.clone(), None, main_body, false);
+            // asyncio's `run_until_complete`: main's end stops the loop (see `schedule_stop`).
+            let main = spawn_main(shared.clone(), fut);
             let outcome = main.join().await;
             let leftovers = shared.stopped().await;
             await_leftovers(&shared, leftovers).await;

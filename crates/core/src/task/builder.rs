@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::Waker;
 
-use super::{Harness, Header, Shared, Task, TaskRef};
+use super::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef};
 use crate::context;
 use crate::runtime::LoopShared;
 
@@ -226,7 +226,7 @@ where
 /// loop's tokio runtime.
 #[track_caller]
 #[inline]
-pub(crate) fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
+fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -235,10 +235,33 @@ where
     if eager {
         return spawn_eager(loop_, name, fut);
     }
+    spawn_scheduled(loop_, name, fut, 0)
+}
+
+/// `run`'s main task: a task whose completion stops the loop (`LoopShared::schedule_stop`).
+#[track_caller]
+pub(crate) fn spawn_main<F, T, E>(loop_: Arc<LoopShared>, fut: F) -> Task<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<anyhow::Error>,
+{
+    spawn_scheduled(loop_, None, fut, MAIN)
+}
+
+/// A task that starts when tokio first polls it (not eagerly), with its role `flags`.
+#[track_caller]
+#[inline]
+fn spawn_scheduled<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, flags: u16) -> Task<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<anyhow::Error>,
+{
     // On one thread a new task cannot start before its creator's poll returns; on several it
     // could, on another worker, so it is held back (see `context::release_born_since`).
     let gated = loop_.multi_thread && context::in_task();
-    let shared = Arc::new(Shared::new(loop_, name, gated));
+    let shared = Arc::new(Shared::new(loop_, name, flags | if gated { START_GATED } else { 0 }));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
     spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
     if gated {
@@ -256,7 +279,7 @@ where
     T: Send + 'static,
     E: Into<anyhow::Error>,
 {
-    let shared = Arc::new(Shared::new(loop_, name, false));
+    let shared = Arc::new(Shared::new(loop_, name, 0));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
     let mut harness = Harness::new(shared.clone(), key, task_span(&shared.header), Box::pin(fut));
     let forwarding = Waker::from(shared.clone());

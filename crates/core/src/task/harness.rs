@@ -190,5 +190,8 @@ fn finish<F, T>(
     drop(discarded);
     let registered = header.loop_.registry.remove(key);
     completion.notify(&header.loop_);
+    if header.is_main() {
+        header.loop_.schedule_stop();
+    }
     drop(registered);
 }

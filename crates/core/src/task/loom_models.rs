@@ -15,7 +15,7 @@ use crate::runtime::LoopShared;
 
 fn new_task() -> (Arc<LoopShared>, Arc<Shared<u32>>) {
     let loop_ = Arc::new(LoopShared::new(1, true, false, false));
-    let shared = Arc::new(Shared::new(loop_.clone(), None, false));
+    let shared = Arc::new(Shared::new(loop_.clone(), None, 0));
     (loop_, shared)
 }
 

@@ -126,7 +126,7 @@ mod loom_models;
 mod task_ref;
 mod waiters;
 
-pub(crate) use builder::spawn_on;
+pub(crate) use builder::spawn_main;
 pub use builder::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
 pub use handle::{Join, Task};
 pub(crate) use harness::Harness;
@@ -167,6 +167,11 @@ const ARMED: u16 = 1 << 7;
 /// A `cancel()` is waking cancellation points outside the lock (`state.waking_points > 0`):
 /// no request is armed until it is done.
 const WAKING: u16 = 1 << 8;
+/// `run`'s main task: its completion stops the loop (`LoopShared::schedule_stop`). Set at
+/// creation, never changed.
+pub(crate) const MAIN: u16 = 1 << 9;
+/// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
+pub(crate) const START_GATED: u16 = GATED;
 
 /// A done callback as stored: the user's closure, already bound to its task handle.
 pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
@@ -270,8 +275,9 @@ impl<T: Send + 'static> std::task::Wake for Shared<T> {
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, gated: bool) -> Self {
-        Shared { header: Header::new(loop_, name, gated), value: Mutex::new(None) }
+    /// `flags`: `START_GATED` and `MAIN`, or 0.
+    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, flags: u16) -> Self {
+        Shared { header: Header::new(loop_, name, flags), value: Mutex::new(None) }
     }
 }
 
@@ -336,10 +342,10 @@ impl Completion {
 }
 
 impl Header {
-    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, gated: bool) -> Self {
+    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, flags: u16) -> Self {
         Header {
             id: TaskId::next(),
-            flags: AtomicU16::new(if gated { GATED } else { 0 }),
+            flags: AtomicU16::new(flags & (GATED | MAIN)),
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
@@ -371,6 +377,11 @@ impl Header {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flags() & CANCELLED != 0
+    }
+
+    /// Whether this is `run`'s main task.
+    pub(crate) fn is_main(&self) -> bool {
+        self.flags() & MAIN != 0
     }
 
     pub(crate) fn is_abort_requested(&self) -> bool {
