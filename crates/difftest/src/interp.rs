@@ -14,7 +14,9 @@ use taskloop::{
     current_task, gather, gather_settled, set_exception_handler, shield, sleep, timeout, wait, wait_for,
 };
 
-use crate::program::{Exc, Op, Program};
+use taskloop_difftest::program::{Op, Program};
+
+use crate::exc::{Exc, catches};
 
 /// What one program did: the line printed for it.
 #[derive(Debug, Serialize)]
@@ -218,18 +220,8 @@ impl Interp {
     /// Runs one op of task `k`; `Some(value)` when it returns from the task.
     async fn op(self: &Arc<Self>, k: usize, op: &Op) -> Result<Option<i64>, Exc> {
         let key = task_key(k);
-        let target = match op {
-            Op::Await { task }
-            | Op::Cancel { task, .. }
-            | Op::Uncancel { task }
-            | Op::Cancelling { task }
-            | Op::Result { task }
-            | Op::Exception { task }
-            | Op::Shield { task }
-            | Op::WaitFor { task, .. }
-            | Op::DoneCallback { task, .. } => Some(*task),
-            _ => None,
-        };
+        // The task the op acts on (a `spawn` creates it instead).
+        let target = if matches!(op, Op::Spawn { .. }) { None } else { op.clone().task_mut().copied() };
         let slot = target.map(|j| self.slot(j));
         if let (Some(j), Some(Slot::Unspawned)) = (target, &slot) {
             self.log(&key, format!("{} {j}: unspawned", op_name(op)));
@@ -266,7 +258,7 @@ impl Interp {
             }
             Op::Try { body, catch, reraise } => match self.block(k, body).await {
                 Ok(value) => return Ok(value),
-                Err(exc) if catch.catches(&exc) => {
+                Err(exc) if catches(*catch, &exc) => {
                     self.log(&key, format!("caught {exc}"));
                     if *reraise {
                         return Err(exc);

@@ -29,8 +29,8 @@
 //! so virtual time is `tokio::time::Instant::now()` minus main's start. A program whose tasks
 //! would wait for each other forever ends after 1,000 virtual seconds with `error` set.
 
+mod exc;
 mod interp;
-mod program;
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 

@@ -1,22 +1,20 @@
-//! The task programs both interpreters run, as read from JSON, and the exceptions they raise.
+//! The task programs of the differential test, as JSON: written by `cargo xtask difftest`'s
+//! generator, read by both interpreters (this crate's binary and `asyncio_interp.py`).
 
-use std::fmt;
-use std::sync::Arc;
-
-use serde::Deserialize;
-use taskloop::{Cancelled, TaskError};
+use serde::{Deserialize, Serialize};
 
 /// One program: the ops of each task; task 0 is main, the others start when an op spawns them.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Program {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
     /// The body of each task, by index.
-    pub(crate) tasks: Vec<Vec<Op>>,
+    pub tasks: Vec<Vec<Op>>,
 }
 
 /// One statement of a task body. `task` fields name a task by index.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub(crate) enum Op {
+#[allow(missing_docs, reason = "each variant's doc says what its fields are, in asyncio's words")]
+pub enum Op {
     /// `create_task(body(task))`.
     Spawn { task: usize },
     /// `await asyncio.sleep(ms / 1000)`; 0 yields.
@@ -65,9 +63,9 @@ pub(crate) enum Op {
 }
 
 /// What a `try` op catches.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Catch {
+pub enum Catch {
     /// `except asyncio.CancelledError`.
     Cancelled,
     /// `except Exception`: everything but a cancellation.
@@ -76,96 +74,22 @@ pub(crate) enum Catch {
     Any,
 }
 
-impl Catch {
-    /// Whether `except` of this kind catches `exc`.
-    pub(crate) fn catches(self, exc: &Exc) -> bool {
+impl Op {
+    /// The one task this op names, if it names one (`spawn`, `await`, `cancel`, …): for the
+    /// minimiser, which renumbers tasks, and the interpreter, which looks the task up.
+    pub fn task_mut(&mut self) -> Option<&mut usize> {
         match self {
-            Catch::Cancelled => matches!(exc, Exc::Cancelled(_)),
-            Catch::Error => !matches!(exc, Exc::Cancelled(_)),
-            Catch::Any => true,
+            Op::Spawn { task }
+            | Op::Await { task }
+            | Op::Cancel { task, .. }
+            | Op::Uncancel { task }
+            | Op::Cancelling { task }
+            | Op::Result { task }
+            | Op::Exception { task }
+            | Op::Shield { task }
+            | Op::WaitFor { task, .. }
+            | Op::DoneCallback { task, .. } => Some(task),
+            _ => None,
         }
     }
 }
-
-/// An exception travelling through an interpreted body, written as the Python side writes it.
-#[derive(Debug, Clone)]
-pub(crate) enum Exc {
-    /// `CancelledError(message)`.
-    Cancelled(Option<Arc<str>>),
-    /// `ValueError(name)`, from a `raise` op.
-    Error(String),
-    /// `TimeoutError`.
-    Timeout,
-    /// `InvalidStateError`.
-    InvalidState,
-    /// A `TaskGroup`'s exception group.
-    Group(Vec<Exc>),
-    /// Anything else (a panic, an error of taskloop's own), by its message.
-    Other(String),
-}
-
-impl Exc {
-    /// How a `TaskError` reads as an exception.
-    pub(crate) fn from_task_error(error: &TaskError) -> Exc {
-        match error {
-            TaskError::Cancelled(cancelled) => Exc::from(cancelled),
-            TaskError::Timeout => Exc::Timeout,
-            TaskError::InvalidState => Exc::InvalidState,
-            TaskError::Failed(error) => match error.downcast_ref::<Raised>() {
-                Some(Raised(exc)) => exc.clone(),
-                None => Exc::Other(error.to_string()),
-            },
-            other => Exc::Other(other.to_string()),
-        }
-    }
-
-    /// The error a body returns to raise this: a cancellation stays a `Cancelled` and a time-out
-    /// a `TaskError::Timeout`, so that taskloop classifies them as it would a user's.
-    pub(crate) fn into_anyhow(self) -> anyhow::Error {
-        match self {
-            Exc::Cancelled(message) => Cancelled::from_message(message).into(),
-            Exc::Timeout => TaskError::Timeout.into(),
-            other => Raised(other).into(),
-        }
-    }
-}
-
-impl From<&Cancelled> for Exc {
-    fn from(cancelled: &Cancelled) -> Exc {
-        Exc::Cancelled(cancelled.message_arc().cloned())
-    }
-}
-
-impl fmt::Display for Exc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exc::Cancelled(message) => write!(f, "Cancelled({})", message.as_deref().unwrap_or("")),
-            Exc::Error(name) => write!(f, "Error({name})"),
-            Exc::Timeout => f.write_str("Timeout"),
-            Exc::InvalidState => f.write_str("InvalidState"),
-            Exc::Group(errors) => {
-                f.write_str("Group(")?;
-                for (i, error) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{error}")?;
-                }
-                f.write_str(")")
-            }
-            Exc::Other(message) => write!(f, "Other({message})"),
-        }
-    }
-}
-
-/// An exception raised by a body, carried through taskloop as the body's error.
-#[derive(Debug)]
-struct Raised(Exc);
-
-impl fmt::Display for Raised {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Raised {}

@@ -38,7 +38,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::{Cmd, rel, root, secs, target_dir};
-use program::{Generator, Program};
+use program::{Generator, Program, ProgramExt};
 
 /// The options of one run.
 #[derive(Debug)]

@@ -4,50 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
-
-/// One program: the ops of each task; task 0 is main.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Program {
-    pub(crate) tasks: Vec<Vec<Op>>,
-}
-
-/// One statement of a task body (the interpreters document each one's asyncio meaning).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub(crate) enum Op {
-    Spawn { task: usize },
-    Sleep { ms: u64 },
-    Await { task: usize },
-    Cancel { task: usize, msg: Option<String> },
-    Try { body: Vec<Op>, catch: Catch, reraise: bool },
-    Uncancel { task: usize },
-    Cancelling { task: usize },
-    Result { task: usize },
-    Exception { task: usize },
-    Raise { error: String },
-    Return { value: i64 },
-    Shield { task: usize },
-    WaitFor { task: usize, ms: u64 },
-    Timeout { ms: u64, body: Vec<Op> },
-    Gather { tasks: Vec<usize> },
-    GatherSettled { tasks: Vec<usize> },
-    Wait { tasks: Vec<usize>, first: bool, timeout_ms: Option<u64> },
-    TaskGroup { tasks: Vec<usize> },
-    AsCompleted { tasks: Vec<usize> },
-    DoneCallback { task: usize, id: u32 },
-    CallSoon { id: u32 },
-    CallLater { ms: u64, id: u32 },
-}
-
-/// What a `try` op catches.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Catch {
-    Cancelled,
-    Error,
-    Any,
-}
+pub(crate) use taskloop_difftest::program::{Catch, Op, Program};
 
 /// A small deterministic generator (splitmix64), so that a seed names the same programs on
 /// every machine without a dependency.
@@ -230,10 +187,22 @@ impl Generator {
     }
 }
 
-impl Program {
+/// What the generator and the minimiser do with a program (the format itself is
+/// `taskloop_difftest::program`, shared with the interpreter).
+pub(crate) trait ProgramExt {
     /// Every program one edit smaller, biggest edits first: drop a task (with every op that
     /// names it), drop an op, or replace a block by its body.
-    pub(crate) fn smaller(&self) -> Vec<Program> {
+    fn smaller(&self) -> Vec<Program>;
+    /// The program without task `k`: ops naming it go, later tasks are renumbered.
+    fn without_task(&self, k: usize) -> Program;
+    /// The number of ops, nested ones included.
+    fn size(&self) -> usize;
+    /// The program as the asyncio code it stands for.
+    fn to_python(&self) -> String;
+}
+
+impl ProgramExt for Program {
+    fn smaller(&self) -> Vec<Program> {
         let mut out = Vec::new();
         for k in (1..self.tasks.len()).rev() {
             out.push(self.without_task(k));
@@ -250,7 +219,6 @@ impl Program {
         out
     }
 
-    /// The program without task `k`: ops naming it go, later tasks are renumbered.
     fn without_task(&self, k: usize) -> Program {
         let renumber = |j: usize| if j > k { j - 1 } else { j };
         let tasks = self
@@ -263,8 +231,7 @@ impl Program {
         Program { tasks }
     }
 
-    /// The number of ops, nested ones included.
-    pub(crate) fn size(&self) -> usize {
+    fn size(&self) -> usize {
         fn count(ops: &[Op]) -> usize {
             ops.iter()
                 .map(|op| match op {
@@ -276,8 +243,7 @@ impl Program {
         self.tasks.iter().map(|body| count(body)).sum::<usize>() + self.tasks.len()
     }
 
-    /// The program as the asyncio code it stands for.
-    pub(crate) fn to_python(&self) -> String {
+    fn to_python(&self) -> String {
         let mut out = String::from("T = {}  # the tasks, by index\n");
         for (k, body) in self.tasks.iter().enumerate() {
             let name = if k == 0 { "main".to_owned() } else { format!("task{k}") };
@@ -298,22 +264,14 @@ fn retarget(ops: &[Op], k: usize, renumber: &impl Fn(usize) -> usize) -> Vec<Op>
     ops.iter()
         .filter_map(|op| {
             let mut op = op.clone();
-            match &mut op {
-                Op::Spawn { task }
-                | Op::Await { task }
-                | Op::Cancel { task, .. }
-                | Op::Uncancel { task }
-                | Op::Cancelling { task }
-                | Op::Result { task }
-                | Op::Exception { task }
-                | Op::Shield { task }
-                | Op::WaitFor { task, .. }
-                | Op::DoneCallback { task, .. } => {
-                    if *task == k {
-                        return None;
-                    }
-                    *task = renumber(*task);
+            if let Some(task) = op.task_mut() {
+                if *task == k {
+                    return None;
                 }
+                *task = renumber(*task);
+                return Some(op);
+            }
+            match &mut op {
                 Op::Gather { tasks }
                 | Op::GatherSettled { tasks }
                 | Op::Wait { tasks, .. }
@@ -325,11 +283,7 @@ fn retarget(ops: &[Op], k: usize, renumber: &impl Fn(usize) -> usize) -> Vec<Op>
                     }
                 }
                 Op::Try { body, .. } | Op::Timeout { body, .. } => *body = retarget(body, k, renumber),
-                Op::Sleep { .. }
-                | Op::Raise { .. }
-                | Op::Return { .. }
-                | Op::CallSoon { .. }
-                | Op::CallLater { .. } => {}
+                _ => {}
             }
             Some(op)
         })
