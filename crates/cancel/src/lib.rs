@@ -23,8 +23,8 @@
 //!   It converts into `anyhow::Error` and back (`err.downcast_ref::<Cancelled>()`), so `?`
 //!   carries it out of any task body.
 //! - [`CancelState`], the bookkeeping asyncio keeps per task (`cancelling()`, `uncancel()`,
-//!   the message of the latest request, delivered-once), with the rule that a finished task
-//!   accepts no more requests.
+//!   the pending request's message, delivered-once, handed to the await once the task
+//!   suspends), with the rule that a finished task accepts no more requests.
 //! - The *current scope*: the task whose body is being polled on this thread, installed by the
 //!   runtime with [`swap_in`] / [`swap`], and read by [`take_current`] and the points.
 //! - [`PointWaker`], what every cancellation point keeps between polls: it takes a pending

@@ -25,8 +25,9 @@ use crate::Cancelled;
 /// The runtime implements it for its tasks; a cancellation point calls
 /// [`take_cancel`](Self::take_cancel) on the current scope each time it is polled.
 pub trait CancelScope: Send + Sync {
-    /// Delivers the pending cancel request, if there is one. Must be cheap when there is none:
-    /// every poll of every cancellation point calls it.
+    /// Delivers the pending cancel request, if a cancellation point may deliver it now (for a
+    /// task: one made before its current poll began, see [`take_request`](Self::take_request)
+    /// for the rest). Must be cheap when there is none: every poll of every point calls it.
     fn take_cancel(&self) -> Option<Cancelled>;
 
     /// Takes a pending request even if no cancellation point may deliver it yet (one the task

@@ -55,7 +55,8 @@ pub struct CancelState {
     /// `cancelling()`: requests made minus `uncancel()` calls. A `u32` (saturating) keeps the
     /// state, which lives in every task, at 24 bytes.
     requests: u32,
-    /// The message of the latest request.
+    /// The pending request's message: the latest one's until the request is handed, then
+    /// fixed.
     message: Option<Arc<str>>,
     /// A request was made and not yet delivered.
     pending: bool,

@@ -232,7 +232,9 @@ impl<T> Task<T> {
     }
 
     /// asyncio's `Task.uncancel()`: withdraws one cancel request and returns how many remain.
-    /// Reaching 0 also withdraws a request not yet delivered (asyncio 3.13).
+    /// Reaching 0 also withdraws a pending request the task made itself and has not yet
+    /// suspended on (asyncio 3.13's `_must_cancel`); a request already handed to the await the
+    /// task is suspended at stays, as a future asyncio already cancelled stays cancelled.
     pub fn uncancel(&self) -> usize {
         self.shared.header.uncancel()
     }

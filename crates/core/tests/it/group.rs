@@ -287,3 +287,38 @@ on_both_flavours! {
         anyhow::Ok(())
     }
 }
+
+/// asyncio's `TaskGroup.__aexit__` absorbs a second cancellation of the joining task while it
+/// waits for the children it is cancelling; it neither cancels them again nor stops waiting.
+#[test]
+fn a_second_cancel_of_the_joining_task_is_absorbed_and_join_still_waits_for_the_children() {
+    paused(async {
+        let log = Log::default();
+        let child_log = log.clone();
+        let joiner = create_task(async move {
+            let group = TaskGroup::new();
+            let cleanup_log = child_log.clone();
+            let child = group.create_task(async move {
+                // Catches the group's cancellation and takes a while to clean up.
+                if sleep(Duration::from_secs(3600)).await.is_err() {
+                    sleep(Duration::from_millis(50)).await.ok();
+                    cleanup_log.push("child cleaned up");
+                }
+                anyhow::Ok(())
+            });
+            let joined = group.join().await;
+            child_log.push(format!("join returned, child done: {}", child.done()));
+            assert!(joined.is_err());
+            anyhow::Ok(child.cancelling())
+        });
+        sleep(Duration::from_millis(1)).await?;
+        assert!(joiner.cancel());
+        sleep(Duration::from_millis(10)).await?;
+        assert!(joiner.cancel(), "the second request, while join waits for the child");
+        let child_cancelling = joiner.await?;
+        assert_eq!(child_cancelling, 1, "the child was cancelled once");
+        log.check(&["child cleaned up", "join returned, child done: true"]);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
