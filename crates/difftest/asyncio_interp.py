@@ -19,18 +19,29 @@ two traces differ, the program is reported as skipped (its outcome depends on an
 asyncio does not specify). `as_completed` of two or more tasks already done is skipped at
 once: the order of its set is not ours to choose.
 
-Tasks are the pure-Python `asyncio.tasks._PyTask` with two changes, both taskloop's documented
-behaviour or a later CPython's:
+Tasks are the pure-Python `asyncio.tasks._PyTask`, with changes that are taskloop's documented
+behaviour (README, "Differences from asyncio") or a later CPython's:
 
 - every reader of a cancelled task's outcome sees the message of the cancellation that ended
   it (asyncio gives the original exception to the first reader only; taskloop keeps the
-  message for all, a deliberate difference), and
+  message for all, a deliberate difference); the same holds for what `shield` and `TaskGroup`
+  pass on: a `shield` whose inner task ended cancelled raises that task's message, and a
+  cancelled `TaskGroup` cancels its children with the message that cancelled it (asyncio's
+  `shield` and `TaskGroup._abort` pass none),
+- a cancelled `gather` reports the cancellation even if a child failed while it was being
+  cancelled (asyncio reports that failure; taskloop's documented choice),
+- `asyncio.run` stops right after main's done callbacks have run (the steps and callbacks
+  queued before main ended run first; taskloop's documented choice, as tokio has no loop
+  iterations): asyncio finishes the loop iteration its stop callback runs in, which may also
+  run steps queued just after main ended; here those are kept for the leftover cancellation
+  (`Task._Future__schedule_callbacks` queues the stop, `ReadyQueue` holds them back), and
 - on CPython before 3.13, `uncancel()` reaching 0 also withdraws an undelivered request
   (3.13's behaviour); before 3.12, `wait_for` is 3.12's (`async with timeout(t): return await
   fut`).
 """
 
 import asyncio
+import collections
 import heapq
 import json
 import selectors
@@ -42,7 +53,10 @@ PY = sys.version_info[:2]
 
 def describe():
     """The header line: which CPython, and what is emulated."""
-    notes = ["cancel messages seen by every reader (taskloop's documented choice)"]
+    notes = [
+        "cancel messages seen by every reader, passed on by shield and TaskGroup (taskloop's documented choice)",
+        "a cancelled gather reports its cancellation over a child's later failure (taskloop's documented choice)",
+    ]
     if PY < (3, 12):
         notes.append("wait_for emulates 3.12 (async with timeout)")
     if PY < (3, 13):
@@ -70,6 +84,34 @@ class VirtualSelector(selectors.SelectSelector):
         return []
 
 
+class ReadyQueue(collections.deque):
+    """The loop's ready queue. After `hold()` (main's end), the rest of the current iteration's
+    handles are set aside instead of run, and `release()` puts them back in front: what
+    taskloop's `run` does, which cancels the leftovers before any of them runs again."""
+
+    def __init__(self, loop):
+        super().__init__()
+        self.holding = False
+        self.held = []
+        self.skip = events.Handle(lambda: None, (), loop)
+        self.skip.cancel()
+
+    def popleft(self):
+        handle = super().popleft()
+        if not self.holding:
+            return handle
+        self.held.append(handle)
+        return self.skip
+
+    def hold(self):
+        self.holding = True
+
+    def release(self):
+        self.holding = False
+        self.extendleft(reversed(self.held))
+        self.held = []
+
+
 class OrderedTimer(events.TimerHandle):
     """A timer ordered by an explicit key, so that ties have a chosen order."""
 
@@ -91,6 +133,7 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         selector = VirtualSelector()
         super().__init__(selector)
         selector.loop = self
+        self._ready = ReadyQueue(self)
 
     def time(self):
         return self.now_ms / 1000
@@ -139,6 +182,12 @@ class Task(asyncio.tasks._PyTask):
     def _cancel_message(self, message):
         self.__dict__["_stored_cancel_message"] = message
 
+    def _Future__schedule_callbacks(self):
+        # Main's end stops `run` once the done callbacks it queues now have run.
+        super()._Future__schedule_callbacks()
+        if getattr(self, "index", None) == 0:
+            self._loop.call_soon(self._loop._ready.hold)
+
     if PY < (3, 13):
 
         def uncancel(self):
@@ -158,6 +207,55 @@ if PY < (3, 12):
 
 else:
     wait_for = asyncio.wait_for
+
+
+async def shield(task):
+    """`asyncio.shield`, raising the message of an inner task that ended cancelled (asyncio's
+    outer future is cancelled without one); the caller's own cancellation is left as it is."""
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled() and asyncio.current_task().cancelling() == 0:
+            raise task._make_cancelled_error() from None
+        raise
+
+
+async def gather(tasks, settled):
+    """`asyncio.gather`, reporting its cancellation (with the first message passed to it) when
+    a child failed after the gather was cancelled, as taskloop documents."""
+    outer = asyncio.gather(*tasks, return_exceptions=settled)
+    messages = []
+    cancel = outer.cancel
+
+    def cancel_and_note(msg=None):
+        accepted = cancel(msg=msg)
+        if accepted and not messages:
+            messages.append(msg)
+        return accepted
+
+    outer.cancel = cancel_and_note
+    try:
+        return await outer
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        if messages:
+            raise asyncio.CancelledError(*([messages[0]] if messages[0] is not None else [])) from None
+        raise
+
+
+class TaskGroup(asyncio.TaskGroup):
+    """`asyncio.TaskGroup`, whose abort on its parent's cancellation passes that cancellation's
+    message to the children (asyncio's `_abort` passes none). `_abort` runs inside the handler
+    of the `CancelledError` that caused it, so `sys.exc_info()` is that error."""
+
+    def _abort(self):
+        error = sys.exc_info()[1]
+        message = error.args[0] if isinstance(error, asyncio.CancelledError) and error.args else None
+        self._aborting = True
+        for task in self._tasks:
+            if not task.done():
+                task.cancel(message)
 
 
 class OrderedSet:
@@ -333,7 +431,7 @@ class Run:
             self.log(key, f"return {op['value']}")
             return op["value"]
         elif kind == "shield":
-            await self.logged(key, f"shield {target}", asyncio.shield(task))
+            await self.logged(key, f"shield {target}", shield(task))
         elif kind == "wait_for":
             await self.logged(key, f"wait_for {target} {op['ms']}", wait_for(task, op["ms"] / 1000))
         elif kind == "timeout":
@@ -350,7 +448,7 @@ class Run:
             label = f"{kind} {fmt_list([j for j, _ in tasks])}"
             settled = kind == "gather_settled"
             show = (lambda vs: "[" + ", ".join(fmt_outcome(v) for v in vs) + "]") if settled else fmt_list
-            await self.logged(key, label, asyncio.gather(*(t for _, t in tasks), return_exceptions=settled), show)
+            await self.logged(key, label, gather([t for _, t in tasks], settled), show)
         elif kind == "wait":
             tasks = self.spawned(op["tasks"])
             label = f"wait {fmt_list([j for j, _ in tasks])}"
@@ -369,7 +467,7 @@ class Run:
         elif kind == "task_group":
             label = f"task_group {fmt_list(op['tasks'])}"
             try:
-                async with asyncio.TaskGroup() as group:
+                async with TaskGroup() as group:
                     group._tasks = OrderedSet(self)
                     for j in op["tasks"]:
                         self.create(j, group.create_task)
@@ -426,6 +524,7 @@ def run_once(program, alternate):
             raise
         except BaseException:
             pass
+        loop._ready.release()
         # `asyncio.runners._cancel_all_tasks`, with the set of leftovers in creation order.
         leftovers = sorted(asyncio.all_tasks(loop), key=lambda t: getattr(t, "index", -1))
         if len(leftovers) >= 2:

@@ -80,7 +80,7 @@ mod state;
 
 pub use error::Cancelled;
 pub use scope::{
-    CancelScope, Cancellable, Masked, PointWaker, ScopeSlot, Shield, cancellable, is_masked, mask, shield, swap,
-    swap_in, take_current, with_current_scope,
+    CancelScope, Cancellable, Forward, Masked, PointWaker, ScopeSlot, Shield, cancellable, end_forward, forward_to,
+    is_masked, mask, note_bare_yield, shield, swap, swap_in, swap_out, take_current, with_current_scope,
 };
 pub use state::CancelState;

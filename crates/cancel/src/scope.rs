@@ -43,9 +43,23 @@ pub trait CancelScope: Send + Sync {
         None
     }
 
-    /// Diagnostics: the task is now suspended awaiting the task with this id (`None`: no
-    /// longer). The runtime shows it in its task dumps. Does nothing by default.
-    fn waiting_on(&self, _task_id: Option<u64>) {}
+    /// The task is suspending at an await that takes its cancel requests itself, `target`
+    /// (awaiting another task, a `gather`): until the task next suspends elsewhere, a request
+    /// made while it is suspended is passed to `target` at once, as asyncio's `Task.cancel()`
+    /// calls `cancel()` on the future the task waits on. Does nothing by default.
+    fn forward_to(&self, _target: Arc<dyn Forward>) {}
+
+    /// The await that registered the target at address `target` with
+    /// [`forward_to`](Self::forward_to) was dropped before it finished: requests no longer go
+    /// there. Does nothing by default.
+    fn end_forward(&self, _target: *const u8) {}
+
+    /// Whether this scope belongs to the task whose header is at `task` (a scope nested in a
+    /// task, such as a `Timeout`'s block, answers for its task). By default, whether this
+    /// scope is at `task`.
+    fn is_task(&self, task: *const u8) -> bool {
+        std::ptr::eq(std::ptr::from_ref(self).cast::<u8>(), task)
+    }
 
     /// Keeps `waker`, the waker of a cancellation point suspended in this scope, to be woken
     /// when a cancel request arrives: in slot `key` if given (replacing what it held), else in
@@ -56,6 +70,45 @@ pub trait CancelScope: Send + Sync {
 
     /// Frees a slot [`register_point`](Self::register_point) returned.
     fn forget_point(&self, _key: usize) {}
+}
+
+/// What a task suspended at an await passes its cancel requests to, instead of keeping them
+/// for its next poll: asyncio's `_fut_waiter`, whose `cancel()` its task's `cancel()` calls.
+/// Awaiting a task forwards to that task; a `gather` to its children.
+pub trait Forward: Send + Sync {
+    /// Passes a request on; `false` if what the task awaits has already finished (asyncio's
+    /// `_fut_waiter.cancel()` returning `False`), and the request then waits for the task's
+    /// next poll as any other does.
+    fn forward(&self, message: Option<Arc<str>>) -> bool;
+
+    /// Diagnostics: the id of the task this forwards to, if it is one task.
+    fn task_id(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Registers `target` with the current scope as where its task's cancel requests go while it
+/// is suspended here (see [`CancelScope::forward_to`]); `target` is only built when there is
+/// an unmasked scope (inside a [`shield`], requests do not go down).
+pub fn forward_to(target: impl FnOnce() -> Arc<dyn Forward>) {
+    CURRENT.with(|c| {
+        let polling = c.borrow();
+        if !polling.current.masked
+            && let Some(scope) = &polling.current.scope
+        {
+            scope.forward_to(target());
+        }
+    });
+}
+
+/// Tells the current scope that the await that registered the target at address `target` was
+/// dropped unfinished.
+pub fn end_forward(target: *const u8) {
+    CURRENT.with(|c| {
+        if let Some(scope) = &c.borrow().current.scope {
+            scope.end_forward(target);
+        }
+    });
 }
 
 /// Which waker a future is polled with, without holding it: what [`Waker::will_wake`]
@@ -87,6 +140,9 @@ struct Polling {
     /// task's first step inside its creator's poll) it names the inner task's waker, which
     /// only makes the outer task's points keep their wakers needlessly, never wrongly.
     waker: WakerId,
+    /// A bare yield (`sleep(0)`, `yield_now`) suspended during this poll of the task
+    /// ([`note_bare_yield`]); reset by [`swap_in`], reported by [`swap_out`].
+    bare_yield: bool,
 }
 
 thread_local! {
@@ -95,6 +151,7 @@ thread_local! {
         RefCell::new(Polling {
             current: Current { scope: None, masked: false },
             waker: WakerId { data: 0, vtable: 0 },
+            bare_yield: false,
         })
     };
 }
@@ -135,7 +192,27 @@ pub fn swap_in(slot: &mut ScopeSlot, waker: &Waker) {
         let mut polling = c.borrow_mut();
         std::mem::swap(&mut polling.current, &mut slot.0);
         polling.waker = WakerId::of(waker);
+        polling.bare_yield = false;
     });
+}
+
+/// The swap back after a poll that [`swap_in`] began; returns whether the task is suspended
+/// at a bare yield ([`note_bare_yield`] was called during the poll).
+#[inline]
+pub fn swap_out(slot: &mut ScopeSlot) -> bool {
+    CURRENT.with(|c| {
+        let mut polling = c.borrow_mut();
+        std::mem::swap(&mut polling.current, &mut slot.0);
+        std::mem::take(&mut polling.bare_yield)
+    })
+}
+
+/// A bare yield (`sleep(0)`, `yield_now`) is returning `Pending`: the task waits on no future,
+/// so, as in asyncio (where `_fut_waiter` is then `None`), a request made before it runs again
+/// is not handed to an await: a later request still replaces its message.
+#[inline]
+pub fn note_bare_yield() {
+    CURRENT.with(|c| c.borrow_mut().bare_yield = true);
 }
 
 /// Hides the current scope's requests from everything polled until the guard is dropped.
@@ -388,17 +465,25 @@ impl<F: Future> Future for Cancellable<F> {
 /// # }
 /// ```
 pub fn shield<F: IntoFuture>(fut: F) -> Shield<F::IntoFuture> {
-    Shield { inner: fut.into_future(), point: PointWaker::new() }
+    Shield { inner: fut.into_future(), point: PointWaker::new(), woken: false }
 }
 
 pin_project! {
     /// The future returned by [`shield`].
+    ///
+    /// As asyncio's `shield`, which awaits an outer future that a done callback of the
+    /// protected one completes, it resumes one loop iteration after what woke it: once `fut`
+    /// has made it wait, each wake-up is followed by one more yield before `fut` is polled
+    /// again, so a cancellation that arrives in between is delivered first (asyncio's
+    /// `_must_cancel` on a task whose outer future is already done).
     #[must_use = "futures do nothing unless awaited"]
     #[derive(Debug)]
     pub struct Shield<F> {
         #[pin]
         inner: F,
         point: PointWaker,
+        // `fut` returned `Pending` and the shield has not yielded since.
+        woken: bool,
     }
 }
 
@@ -410,7 +495,15 @@ impl<F: Future> Future for Shield<F> {
         if let Some(cancelled) = this.point.poll_cancel(cx) {
             return Poll::Ready(Err(cancelled));
         }
-        let _masked = mask();
-        this.inner.poll(cx).map(Ok)
+        if std::mem::take(this.woken) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let polled = {
+            let _masked = mask();
+            this.inner.poll(cx)
+        };
+        *this.woken = polled.is_pending();
+        polled.map(Ok)
     }
 }

@@ -76,10 +76,29 @@ impl CancelState {
     /// `running` says the task makes the request itself, while it runs.
     #[must_use = "`false` means the task had finished and the request was refused"]
     pub fn request(&mut self, message: Option<Arc<str>>, running: bool) -> bool {
+        self.count() && self.pend(message, running)
+    }
+
+    /// Counts a request that the task passes on to what it awaits instead of keeping it
+    /// (asyncio's `Task.cancel()` when `_fut_waiter.cancel()` accepts): `cancelling()` goes
+    /// up, nothing becomes pending. `false` if the task has finished.
+    #[must_use = "`false` means the task had finished and the request was refused"]
+    pub fn count(&mut self) -> bool {
         if self.closed {
             return false;
         }
         self.requests = self.requests.saturating_add(1);
+        true
+    }
+
+    /// Makes a request pending without counting it: the second half of
+    /// [`request`](Self::request), and what a counted request whose forwarding was refused
+    /// becomes. `false` if the task has finished.
+    #[must_use = "`false` means the task had finished and the request was refused"]
+    pub fn pend(&mut self, message: Option<Arc<str>>, running: bool) -> bool {
+        if self.closed {
+            return false;
+        }
         if !(self.pending && self.handed) {
             self.message = message;
         }

@@ -14,11 +14,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::{Arc, Mutex};
+
 use futures::stream::{FusedStream, FuturesUnordered, Stream, StreamExt};
-use taskloop_cancel::{Cancelled, PointWaker};
+use taskloop_cancel::{Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::task::Task;
+use crate::sync::lock;
+use crate::task::{Task, TaskRef};
 use crate::wait::Done;
 
 /// The outcome of a task that is done, without its value: `Ok(())`, or how it ended.
@@ -30,6 +33,61 @@ pub(crate) fn outcome_of<T>(task: &Task<T>) -> Result<(), TaskError> {
     }
 }
 
+/// How a call that waits for tasks resumes: asyncio's `gather` and `as_completed` await a
+/// future of their own that a done callback of the tasks completes, so they resume two loop
+/// iterations after a task finished (the callback runs, then the task's wake-up). Here a
+/// finishing task wakes the caller directly, so the call yields once more after it waited; the
+/// outcome is held meanwhile, and a cancellation arriving then is delivered instead, as
+/// asyncio's `_must_cancel` is. A `gather` whose tasks were all done at the call does not
+/// suspend (asyncio 3.12+ runs the callbacks of finished children at once).
+#[derive(Debug)]
+struct Hop<O> {
+    waited: bool,
+    hops_left: Option<u8>,
+    held: Option<O>,
+}
+
+impl<O> Hop<O> {
+    fn new() -> Self {
+        Hop { waited: false, hops_left: None, held: None }
+    }
+
+    /// Wraps each poll's result: `Pending` while the outcome is held for the hops.
+    fn resume(&mut self, polled: Poll<O>, cx: &Context<'_>) -> Poll<O> {
+        match polled {
+            Poll::Pending => {
+                self.waited = true;
+                Poll::Pending
+            }
+            Poll::Ready(outcome) => {
+                if !self.waited {
+                    return Poll::Ready(outcome);
+                }
+                self.held = Some(outcome);
+                self.hops_left = Some(1);
+                self.next(cx)
+            }
+        }
+    }
+
+    /// Whether an outcome is held (the call is hopping).
+    fn holding(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// One hop: `Pending` (woken) while hops are left, then the held outcome.
+    fn next(&mut self, cx: &Context<'_>) -> Poll<O> {
+        match &mut self.hops_left {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            _ => Poll::Ready(self.held.take().expect("a hopping call holds its outcome")),
+        }
+    }
+}
+
 /// The typed handles given to a gathering call, and which of them are still running.
 struct Children<T> {
     tasks: Vec<Task<T>>,
@@ -38,6 +96,31 @@ struct Children<T> {
     pending: FuturesUnordered<Done>,
     /// Reaches the gathering call with a cancel request of the task awaiting it.
     point: PointWaker,
+    /// While a `gather` waits, where its task's requests go at once (asyncio's gathering
+    /// future, whose `cancel()` cancels the children): registered when it first waits.
+    forward: Option<Arc<GatherForward>>,
+}
+
+/// A gathering call as the forward target of the task awaiting it: asyncio's
+/// `_GatheringFuture.cancel(msg)`, which cancels every child not done and remembers it was
+/// cancelled if any child accepted.
+struct GatherForward {
+    children: Vec<TaskRef>,
+    /// The first request passed on and accepted: the call ends with it.
+    cancelled: Mutex<Option<Cancelled>>,
+}
+
+impl Forward for GatherForward {
+    fn forward(&self, message: Option<Arc<str>>) -> bool {
+        let mut accepted = false;
+        for child in &self.children {
+            accepted |= child.header().cancel(message.clone());
+        }
+        if accepted {
+            lock(&self.cancelled).get_or_insert_with(|| Cancelled::from_message(message));
+        }
+        accepted
+    }
 }
 
 impl<T: Send + 'static> Children<T> {
@@ -62,7 +145,7 @@ impl<T: Send + 'static> Children<T> {
             }
             all.push(task.clone());
         }
-        Children { tasks: all, ready, pending, point: PointWaker::new() }
+        Children { tasks: all, ready, pending, point: PointWaker::new(), forward: None }
     }
 }
 
@@ -87,6 +170,44 @@ impl<T> Children<T> {
             child.task().header().cancel(cancelled.message_arc().cloned());
         }
     }
+
+    /// The call waits: from now on the awaiting task's requests are passed to the children
+    /// at once (invariant 8 of the task module). Registered once.
+    fn forward_while_waiting(&mut self) {
+        if self.forward.is_none() {
+            let children = self.pending.iter().map(|child| child.task().clone()).collect();
+            let forward = Arc::new(GatherForward { children, cancelled: Mutex::new(None) });
+            self.forward = Some(forward.clone());
+            taskloop_cancel::forward_to(|| forward);
+        }
+    }
+
+    /// A request passed on while the call waited, if any child accepted one.
+    fn forwarded(&self) -> Option<Cancelled> {
+        self.forward.as_ref().and_then(|forward| lock(&forward.cancelled).clone())
+    }
+
+    /// The call is over (or dropped): requests no longer go to the children.
+    fn stop_forwarding(&mut self) {
+        if let Some(forward) = self.forward.take() {
+            taskloop_cancel::end_forward(Arc::as_ptr(&forward).cast());
+        }
+    }
+
+    /// Waits for the next task done, forwarding requests meanwhile.
+    fn poll_next_forwarding(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
+        let next = self.poll_next(cx);
+        if next.is_pending() {
+            self.forward_while_waiting();
+        }
+        next
+    }
+}
+
+impl<T> Drop for Children<T> {
+    fn drop(&mut self) {
+        self.stop_forwarding();
+    }
 }
 
 impl<T> fmt::Debug for Children<T> {
@@ -105,10 +226,21 @@ enum Phase {
 }
 
 impl Phase {
+    /// A request the awaiting task passed on to the children while the call waited ends the
+    /// call cancelled, as one taken at a poll does.
+    fn take_forwarded<T>(&mut self, children: &Children<T>) {
+        if matches!(self, Phase::Waiting)
+            && let Some(cancelled) = children.forwarded()
+        {
+            *self = Phase::Cancelling(cancelled);
+        }
+    }
+
     /// At a poll that will wait: passes the caller's cancellation, if any, on to the children
     /// still running. A later request is passed on too, as asyncio's gathering future does;
     /// the call then still ends with the first.
     fn check_cancel<T>(&mut self, children: &mut Children<T>, cx: &Context<'_>) {
+        self.take_forwarded(children);
         if let Some(cancelled) = children.point.poll_cancel(cx) {
             children.cancel_pending(&cancelled);
             if matches!(self, Phase::Waiting) {
@@ -176,7 +308,7 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    Gather { children: Children::new(tasks, false), phase: Phase::Waiting }
+    Gather { children: Children::new(tasks, false), phase: Phase::Waiting, hop: Hop::new() }
 }
 
 /// The future returned by [`gather`].
@@ -185,25 +317,51 @@ where
 pub struct Gather<T> {
     children: Children<T>,
     phase: Phase,
+    hop: Hop<Result<Vec<T>, TaskError>>,
 }
+
+/// Nothing of it is pinned (the values it holds while hopping are moved out by value).
+impl<T> Unpin for Gather<T> {}
 
 impl<T: Clone + Send + 'static> Future for Gather<T> {
     type Output = Result<Vec<T>, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        if this.hop.holding() {
+            if let Some(cancelled) = this.children.point.poll_cancel(cx) {
+                drop(this.hop.held.take());
+                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
+            }
+            return this.hop.next(cx);
+        }
+        if this.children.tasks.is_empty() {
+            this.phase = Phase::Finished;
+            return Poll::Ready(Ok(Vec::new()));
+        }
+        let polled = this.poll_children(cx);
+        this.hop.resume(polled, cx)
+    }
+}
+
+impl<T: Clone + Send + 'static> Gather<T> {
+    fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>, TaskError>> {
+        let this = self;
         assert!(!matches!(this.phase, Phase::Finished), "Gather polled after it finished");
         if this.children.remaining() > 0 {
             this.phase.check_cancel(&mut this.children, cx);
         }
-        while let Some(index) = std::task::ready!(this.children.poll_next(cx)) {
+        while let Some(index) = std::task::ready!(this.children.poll_next_forwarding(cx)) {
             let outcome = outcome_of(&this.children.tasks[index]);
             if let (Phase::Waiting, Err(error)) = (&this.phase, outcome) {
                 this.phase = Phase::Finished;
+                this.children.stop_forwarding();
                 retrieve_later(&this.children);
                 return Poll::Ready(Err(error));
             }
         }
+        this.children.stop_forwarding();
+        this.phase.take_forwarded(&this.children);
         match std::mem::replace(&mut this.phase, Phase::Finished) {
             Phase::Cancelling(cancelled) => Poll::Ready(Err(TaskError::Cancelled(cancelled))),
             _ => Poll::Ready(this.children.tasks.iter().map(Task::result).collect()),
@@ -262,7 +420,7 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    GatherSettled { children: Children::new(tasks, false), phase: Phase::Waiting }
+    GatherSettled { children: Children::new(tasks, false), phase: Phase::Waiting, hop: Hop::new() }
 }
 
 /// The future returned by [`gather_settled`].
@@ -271,18 +429,43 @@ where
 pub struct GatherSettled<T> {
     children: Children<T>,
     phase: Phase,
+    hop: Hop<Result<Vec<Result<T, TaskError>>, TaskError>>,
 }
+
+/// Nothing of it is pinned (the values it holds while hopping are moved out by value).
+impl<T> Unpin for GatherSettled<T> {}
 
 impl<T: Clone + Send + 'static> Future for GatherSettled<T> {
     type Output = Result<Vec<Result<T, TaskError>>, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        if this.hop.holding() {
+            if let Some(cancelled) = this.children.point.poll_cancel(cx) {
+                drop(this.hop.held.take());
+                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
+            }
+            return this.hop.next(cx);
+        }
+        if this.children.tasks.is_empty() {
+            this.phase = Phase::Finished;
+            return Poll::Ready(Ok(Vec::new()));
+        }
+        let polled = this.poll_children(cx);
+        this.hop.resume(polled, cx)
+    }
+}
+
+impl<T: Clone + Send + 'static> GatherSettled<T> {
+    fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<Result<T, TaskError>>, TaskError>> {
+        let this = self;
         assert!(!matches!(this.phase, Phase::Finished), "GatherSettled polled after it finished");
         if this.children.remaining() > 0 {
             this.phase.check_cancel(&mut this.children, cx);
         }
-        while std::task::ready!(this.children.poll_next(cx)).is_some() {}
+        while std::task::ready!(this.children.poll_next_forwarding(cx)).is_some() {}
+        this.children.stop_forwarding();
+        this.phase.take_forwarded(&this.children);
         match std::mem::replace(&mut this.phase, Phase::Finished) {
             Phase::Cancelling(cancelled) => {
                 for task in &this.children.tasks {
@@ -340,14 +523,26 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    AsCompleted { children: Children::new(tasks, true) }
+    AsCompleted { children: Children::new(tasks, true), arrived: VecDeque::new(), started: false, hop: Hop::new() }
 }
 
 /// The stream returned by [`as_completed`].
+///
+/// It keeps asyncio's queue: a task's completion *arrives* in it one loop iteration after the
+/// task finished (asyncio's done callback), and a reader that found it empty resumes one
+/// iteration after an arrival (the queue's getter wakes it); a reader that finds arrivals
+/// there takes the first without suspending.
 #[must_use = "streams do nothing unless polled"]
 #[derive(Debug)]
 pub struct AsCompleted<T> {
     children: Children<T>,
+    /// Indexes of tasks whose completion has arrived and not been read yet.
+    arrived: VecDeque<usize>,
+    /// The first read has suspended once (the done callbacks of tasks done at the call run
+    /// then).
+    started: bool,
+    /// A reader that waited resumes one iteration after the arrival.
+    hop: Hop<()>,
 }
 
 impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
@@ -355,23 +550,52 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.children.remaining() == 0 {
+        if this.arrived.is_empty() && this.children.remaining() == 0 {
             return Poll::Ready(None);
         }
         if let Some(cancelled) = this.children.point.poll_cancel(cx) {
+            this.hop = Hop::new();
             return Poll::Ready(Some(Err(TaskError::Cancelled(cancelled))));
         }
-        this.children.poll_next(cx).map(|next| next.map(|index| this.children.tasks[index].result()))
+        if !this.started {
+            this.started = true;
+            this.hop.waited = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if !this.hop.holding() {
+            while let Poll::Ready(Some(index)) = this.children.poll_next(cx) {
+                this.arrived.push_back(index);
+            }
+            if this.arrived.is_empty() {
+                this.hop.waited = true;
+                return Poll::Pending;
+            }
+            if !this.hop.waited {
+                let index = this.arrived.pop_front().expect("checked not empty");
+                return Poll::Ready(Some(this.children.tasks[index].result()));
+            }
+            this.hop.held = Some(());
+            this.hop.hops_left = Some(1);
+        }
+        match this.hop.next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                this.hop = Hop::new();
+                let index = this.arrived.pop_front().expect("a hop waits for an arrival");
+                Poll::Ready(Some(this.children.tasks[index].result()))
+            }
+        }
     }
 
     /// At least one item per task not yet yielded (a cancellation of the reader adds one).
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.children.remaining(), None)
+        (self.arrived.len() + self.children.remaining(), None)
     }
 }
 
 impl<T: Clone + Send + 'static> FusedStream for AsCompleted<T> {
     fn is_terminated(&self) -> bool {
-        self.children.remaining() == 0
+        self.arrived.is_empty() && self.children.remaining() == 0
     }
 }

@@ -86,14 +86,21 @@ impl LoopShared {
     }
 
     /// `run`'s main task has completed: stop the loop as asyncio's `run_until_complete` does
-    /// from main's done callback, so that the tasks already scheduled run their step of that
-    /// iteration first and what is left is cancelled then, before any of it runs again. The
-    /// stop is a job on the callback queue, behind those tasks, made only now, so nothing is
+    /// from main's done callback, so that the task steps and callbacks already scheduled run
+    /// first and what is left is cancelled then, before any of it runs again. The stop is a
+    /// tokio task of its own, spawned now: on the current-thread loop it is queued behind
+    /// every task already woken *and* behind the callback runner if that is woken, where a job
+    /// on the callback queue would run with callbacks queued before it and ahead of task steps
+    /// queued between them (asyncio keeps both in one FIFO). Made only now, so nothing is
     /// allocated for it while the loop runs (a long-lived allocation there measurably changes
     /// how the allocator reuses every task's memory).
     pub(crate) fn schedule_stop(self: &Arc<Self>) {
         let shared = self.clone();
-        self.schedule_callbacks(vec![Box::new(move || shared.stop())]);
+        match tokio::runtime::Handle::try_current() {
+            Ok(tokio) => drop(tokio.spawn(async move { shared.stop() })),
+            // Completed outside the runtime (its shutdown dropping main): nothing else runs.
+            Err(_) => self.schedule_callbacks(vec![Box::new(move || shared.stop())]),
+        }
     }
 
     /// Cancels every task still pending (asyncio's `_cancel_all_tasks`, first half) and hands

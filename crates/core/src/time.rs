@@ -140,5 +140,6 @@ fn yield_once(yielded: &mut bool, cx: &mut Context<'_>) -> Poll<Result<(), Cance
     }
     *yielded = true;
     cx.waker().wake_by_ref();
+    taskloop_cancel::note_bare_yield();
     Poll::Pending
 }

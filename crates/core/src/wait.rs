@@ -76,11 +76,15 @@ where
     let mut waiting: FuturesUnordered<Done> =
         refs.iter().enumerate().filter(|(_, r)| !r.done()).map(|(i, r)| Done::new(r.clone(), i)).collect();
     if !refs.is_empty() {
-        // As asyncio's `wait`, which always awaits a future of its own: it suspends at least
-        // once, even when it could return at once, so it is where a cancellation made before
-        // it is delivered.
+        // As asyncio's `wait`, which always awaits a future of its own that a done callback of
+        // the tasks completes: it resumes two loop iterations after what it waits for
+        // happened (the callback runs, then the wake-up), and at least that late when that
+        // happened before the call. Here a finishing task (or the deadline) wakes it directly,
+        // so it yields once more after waiting, twice after not waiting; each poll is where a
+        // cancellation is delivered.
         let mut wait_more = !already && !waiting.is_empty();
         let mut suspended = false;
+        let mut hops: Option<u8> = None;
         let mut deadline = timeout.filter(|_| wait_more).map(|d| Box::pin(tokio::time::sleep(d)));
         let mut point = PointWaker::new();
         poll_fn(|cx| {
@@ -100,8 +104,9 @@ where
                 suspended = true;
                 return Poll::Pending;
             }
-            if !suspended {
-                suspended = true;
+            let left = hops.get_or_insert(if suspended { 1 } else { 2 });
+            if *left > 0 {
+                *left -= 1;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

@@ -471,10 +471,22 @@ impl CancelScope for BlockScope {
         self.enclosing()?.owner()
     }
 
-    fn waiting_on(&self, task_id: Option<u64>) {
-        if let Some(scope) = self.enclosing() {
-            scope.waiting_on(task_id);
+    /// Requests of the task go to what the block awaits, as asyncio's `Task.cancel()` does
+    /// whatever `async with` block the task is in.
+    fn forward_to(&self, target: Arc<dyn taskloop_cancel::Forward>) {
+        if let Some((scope, false)) = lock(&self.enclosing).clone() {
+            scope.forward_to(target);
         }
+    }
+
+    fn end_forward(&self, target: *const u8) {
+        if let Some(scope) = self.enclosing() {
+            scope.end_forward(target);
+        }
+    }
+
+    fn is_task(&self, task: *const u8) -> bool {
+        self.enclosing().is_some_and(|scope| scope.is_task(task))
     }
 
     /// The task keeps the wakers of the block's cancellation points: its `cancel()` (which

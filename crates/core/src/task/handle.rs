@@ -309,9 +309,10 @@ impl<T> Task<T> {
 
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>>
     where
-        T: Clone,
+        T: Clone + Send + 'static,
     {
-        let outcome = ready!(self.shared.header.poll_await(&mut self.waiter, &mut self.point, cx));
+        let shared = &self.shared;
+        let outcome = ready!(shared.header.poll_await(&mut self.waiter, &mut self.point, cx, || shared.clone()));
         Poll::Ready(outcome.and_then(|()| self.read_value(false, T::clone)))
     }
 
@@ -347,12 +348,14 @@ impl<T> Clone for Task<T> {
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if self.waiter.is_some() {
-            self.shared.header.forget_waiter(&mut self.waiter);
+            self.shared.header.forget_await(&mut self.waiter, Arc::as_ptr(&self.shared).cast());
         }
     }
 }
 
-impl<T: Clone> Future for Task<T> {
+/// `T: Send + 'static` as every task's value is (`create_task` requires it): awaiting a task
+/// makes it where the awaiting task's cancel requests go.
+impl<T: Clone + Send + 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -365,13 +368,13 @@ impl<T: Clone> Future for Task<T> {
 /// A handle is terminated once it has yielded the outcome as a future, so `futures::select!`
 /// does not poll it again; polling it anyway yields the same outcome again. Await a clone
 /// (`(&task).await`) to read the outcome once more.
-impl<T: Clone> futures::future::FusedFuture for Task<T> {
+impl<T: Clone + Send + 'static> futures::future::FusedFuture for Task<T> {
     fn is_terminated(&self) -> bool {
         self.yielded
     }
 }
 
-impl<T: Clone> IntoFuture for &Task<T> {
+impl<T: Clone + Send + 'static> IntoFuture for &Task<T> {
     type Output = Result<T, TaskError>;
     type IntoFuture = Task<T>;
 
@@ -424,12 +427,13 @@ pub struct Join<T> {
     task: Task<T>,
 }
 
-impl<T> Future for Join<T> {
+impl<T: Send + 'static> Future for Join<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let task = &mut self.task;
-        let outcome = ready!(task.shared.header.poll_await(&mut task.waiter, &mut task.point, cx));
+        let shared = &task.shared;
+        let outcome = ready!(shared.header.poll_await(&mut task.waiter, &mut task.point, cx, || shared.clone()));
         Poll::Ready(outcome.and_then(|()| lock(&task.shared.value).take().ok_or(TaskError::InvalidState)))
     }
 }

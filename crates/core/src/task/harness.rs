@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 
-use super::{Shared, Start, Suspend};
+use super::{Shared, Start, Suspend, Suspended};
 use crate::context;
 use crate::error::{TaskError, panic_message};
 use crate::runtime::{ExceptionContext, RegistryKey};
@@ -104,22 +104,34 @@ where
         let entered = this.span.as_deref().map(tracing::Span::enter);
         taskloop_cancel::swap_in(this.scope, cx.waker());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
-        taskloop_cancel::swap(this.scope);
+        let at_yield = taskloop_cancel::swap_out(this.scope);
         drop(entered);
         if multi_thread {
             context::release_born_since(born);
         }
         let result = match polled {
             Ok(Poll::Pending) => {
-                if this.shared.header.is_abort_requested() {
+                let header = &this.shared.header;
+                if header.is_abort_requested() {
                     return abort(this);
                 }
-                if this.shared.header.is_cancel_pending()
-                    && let Some(cancelled) = this.shared.header.transition_to_suspended_with_request(endable)
-                {
-                    finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
-                    *this.finished = true;
-                    return Poll::Ready(());
+                header.note_suspended_at_yield(at_yield);
+                if header.is_cancel_pending() {
+                    match header.transition_to_suspended_with_request(endable) {
+                        Suspended::End(cancelled) => {
+                            finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
+                            *this.finished = true;
+                            return Poll::Ready(());
+                        }
+                        Suspended::Kept => {}
+                        Suspended::Forward(target, message) => {
+                            if !target.forward(message.clone())
+                                && let Some(waker) = header.transition_to_forward_refused(message)
+                            {
+                                waker.wake();
+                            }
+                        }
+                    }
                 }
                 if !*this.suspended {
                     *this.suspended = true;

@@ -137,7 +137,7 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 use taskloop_callbacks::{CallbackId, CallbackList};
-use taskloop_cancel::{CancelScope, CancelState, Cancelled, PointWaker};
+use taskloop_cancel::{CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
 use crate::runtime::{ExceptionContext, LoopShared};
@@ -170,6 +170,10 @@ const WAKING: u16 = 1 << 8;
 /// `run`'s main task: its completion stops the loop (`LoopShared::schedule_stop`). Set at
 /// creation, never changed.
 pub(crate) const MAIN: u16 = 1 << 9;
+/// The body is suspended at a bare yield (`sleep(0)`, `yield_now`): it waits on nothing, so a
+/// request is neither handed nor forwarded, as when it runs (asyncio's `_fut_waiter` is
+/// `None`). Written by the harness after each poll, lock-free with one read-modify-write.
+const AT_YIELD: u16 = 1 << 10;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
@@ -194,8 +198,6 @@ pub(crate) struct Header {
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
     pub(crate) loop_: Arc<LoopShared>,
-    /// Diagnostics for `dump()`: the id of the task this one is suspended awaiting, or 0.
-    waiting_on: std::sync::atomic::AtomicU64,
 }
 
 struct State {
@@ -207,6 +209,11 @@ struct State {
     /// How many `cancel()` calls are waking cancellation points right now (`WAKING`).
     waking_points: u16,
     waiters: Waiters,
+    /// Where requests go while the body is suspended at an await that passes them on
+    /// (asyncio's `_fut_waiter`): the task it awaits, a `gather`'s children. Replaced by the
+    /// next such await, cleared when one is dropped unfinished and at completion; a target left
+    /// from an await that finished is done, and refuses (invariant 8).
+    forward: Option<Arc<dyn Forward>>,
     /// Allocated by the first done callback or foreign-woken cancellation point: most tasks
     /// never have either.
     rare: Option<Box<Rare>>,
@@ -225,7 +232,7 @@ struct Rare {
 }
 
 /// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
-pub(crate) trait AnyTask: CancelScope + Send + Sync + 'static {
+pub(crate) trait AnyTask: CancelScope + Forward + Send + Sync + 'static {
     fn header(&self) -> &Header;
 }
 
@@ -248,9 +255,19 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
         Some(Box::new(TaskRef::from_arc(self)))
     }
 
-    fn waiting_on(&self, task_id: Option<u64>) {
-        // Diagnostics only: a relaxed store, no lock (ids start at 1; 0 means none).
-        self.header.waiting_on.store(task_id.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    fn forward_to(&self, target: Arc<dyn Forward>) {
+        let replaced = lock(&self.header.state).forward.replace(target);
+        drop(replaced);
+    }
+
+    fn end_forward(&self, target: *const u8) {
+        let mut st = lock(&self.header.state);
+        let ended = match &st.forward {
+            Some(current) if std::ptr::eq(Arc::as_ptr(current).cast::<u8>(), target) => st.forward.take(),
+            _ => None,
+        };
+        drop(st);
+        drop(ended);
     }
 
     fn register_point(&self, waker: &Waker, key: Option<usize>) -> Option<usize> {
@@ -259,6 +276,17 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
 
     fn forget_point(&self, key: usize) {
         self.header.forget_point(key);
+    }
+}
+
+/// Awaiting this task passes the awaiting task's cancel requests on to it.
+impl<T: Send + 'static> Forward for Shared<T> {
+    fn forward(&self, message: Option<Arc<str>>) -> bool {
+        self.header.cancel(message)
+    }
+
+    fn task_id(&self) -> Option<u64> {
+        Some(self.header.id.as_u64())
     }
 }
 
@@ -293,6 +321,21 @@ pub(crate) enum CancelRequest {
     /// [`Header::transition_to_points_woken`] (until then the request is not armed), then
     /// wake the task.
     WakePoints(Vec<Waker>),
+    /// Counted, and to be passed on to what the suspended task awaits (invariant 8); if that
+    /// refuses, [`Header::transition_to_forward_refused`] makes it pending.
+    Forward(Arc<dyn Forward>),
+}
+
+/// What the harness must do after a poll of the body that suspended with a request pending.
+#[must_use = "a request must be delivered, handed or forwarded"]
+pub(crate) enum Suspended {
+    /// No cancellation point took the armed request: end the body, cancelled (invariant 7).
+    End(Cancelled),
+    /// Kept for the next poll: handed to the await, or (at a bare yield) not even that.
+    Kept,
+    /// Taken, to pass on to what the task now awaits (invariant 8); if that refuses,
+    /// [`Header::transition_to_forward_refused`] makes it pending again.
+    Forward(Arc<dyn Forward>, Option<Arc<str>>),
 }
 
 /// What the harness must do on its first poll.
@@ -322,6 +365,7 @@ pub(crate) struct Completion {
     waiters: WakeList,
     callbacks: Vec<DoneCallback>,
     task_waker: Option<Waker>,
+    forward: Option<Arc<dyn Forward>>,
 }
 
 impl Completion {
@@ -334,6 +378,7 @@ impl Completion {
     #[inline]
     pub(crate) fn notify(self, loop_: &LoopShared) {
         drop(self.task_waker);
+        drop(self.forward);
         if !self.callbacks.is_empty() {
             loop_.schedule_callbacks(self.callbacks);
         }
@@ -352,12 +397,12 @@ impl Header {
                 eager_woken: false,
                 waking_points: 0,
                 waiters: Waiters::new(),
+                forward: None,
                 rare: None,
                 name,
                 outcome: None,
             }),
             loop_,
-            waiting_on: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -414,9 +459,20 @@ impl Header {
         drop(old);
     }
 
-    /// `cancel()`/`cancel_with()`: records a request unless the task is done.
+    /// `cancel()`/`cancel_with()`: records a request unless the task is done. `running`: the
+    /// task is running or at a bare yield; like a task that has not started, it awaits
+    /// nothing a request could go to, and a later request replaces the message (asyncio's
+    /// `_must_cancel` with `_fut_waiter` `None`).
     pub(crate) fn transition_to_cancel_requested(&self, message: Option<Arc<str>>, running: bool) -> CancelRequest {
         let mut st = lock(&self.state);
+        // Never suspended yet (no waker): it has not started, or runs its first poll.
+        let running = running || st.task_waker.is_none();
+        if !running && let Some(target) = st.forward.clone() {
+            if !st.cancel.count() {
+                return CancelRequest::Refused;
+            }
+            return CancelRequest::Forward(target);
+        }
         if !st.cancel.request(message, running) {
             return CancelRequest::Refused;
         }
@@ -439,6 +495,31 @@ impl Header {
         CancelRequest::WakePoints(points)
     }
 
+    /// A request was counted for forwarding, and what the task awaits has already finished:
+    /// the request waits for the task's next poll, as any other (asyncio's `_must_cancel`).
+    /// Returns the task's waker, to wake after unlocking.
+    pub(crate) fn transition_to_forward_refused(&self, message: Option<Arc<str>>) -> Option<Waker> {
+        let mut st = lock(&self.state);
+        if !st.cancel.pend(message, false) {
+            return None;
+        }
+        self.set_flags(CANCEL_PENDING, 0);
+        st.task_waker.clone()
+    }
+
+    /// After each poll of the body that suspended: notes whether it suspended at a bare yield
+    /// (`AT_YIELD`). One load, and a read-modify-write only when that changes.
+    #[inline]
+    pub(crate) fn note_suspended_at_yield(&self, at_yield: bool) {
+        if (self.flags() & AT_YIELD != 0) != at_yield {
+            if at_yield {
+                self.flags.fetch_or(AT_YIELD, Ordering::AcqRel);
+            } else {
+                self.flags.fetch_and(!AT_YIELD, Ordering::AcqRel);
+            }
+        }
+    }
+
     /// The cancellation points a request woke have been woken: the request may be armed now.
     /// Returns the task's waker, to wake after unlocking.
     pub(crate) fn transition_to_points_woken(&self) -> Option<Waker> {
@@ -453,12 +534,19 @@ impl Header {
     /// `cancel()`: returns whether the request was accepted, and wakes the task if so.
     pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
         tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested ({:?})", message.as_deref());
-        let waker = match self.transition_to_cancel_requested(message, self.is_current()) {
+        let running = self.flags() & AT_YIELD != 0 || self.is_current();
+        let waker = match self.transition_to_cancel_requested(message.clone(), running) {
             CancelRequest::Refused => return false,
             CancelRequest::Accepted(waker) => waker,
             CancelRequest::WakePoints(points) => {
                 points.into_iter().for_each(Waker::wake);
                 self.transition_to_points_woken()
+            }
+            CancelRequest::Forward(target) => {
+                if target.forward(message.clone()) {
+                    return true;
+                }
+                self.transition_to_forward_refused(message)
             }
         };
         if let Some(w) = waker {
@@ -511,14 +599,28 @@ impl Header {
     /// points: returns the request, for the harness to end the body there (invariant 7).
     /// Otherwise the task suspends, and the request is handed to its await (asyncio's
     /// `_fut_waiter.cancel()`): its message is fixed and `uncancel` no longer withdraws it.
-    pub(crate) fn transition_to_suspended_with_request(&self, endable: bool) -> Option<Cancelled> {
+    pub(crate) fn transition_to_suspended_with_request(&self, endable: bool) -> Suspended {
         let mut st = lock(&self.state);
-        if endable && self.flags() & ARMED != 0 {
+        let flags = self.flags();
+        if endable && flags & ARMED != 0 {
             self.set_flags(0, CANCEL_PENDING | ARMED);
-            return st.cancel.take();
+            return st.cancel.take().map_or(Suspended::Kept, Suspended::End);
+        }
+        if flags & AT_YIELD != 0 {
+            // Waiting on nothing: the request stays as a running task's (asyncio's
+            // `_must_cancel`), and a later request may still replace its message.
+            return Suspended::Kept;
+        }
+        if let Some(target) = st.forward.clone() {
+            // asyncio's `__step`, suspending with `_must_cancel` set: `_fut_waiter.cancel(msg)`.
+            self.set_flags(0, CANCEL_PENDING | ARMED);
+            if let Some(taken) = st.cancel.take() {
+                return Suspended::Forward(target, taken.message_arc().cloned());
+            }
+            return Suspended::Kept;
         }
         st.cancel.hand();
-        None
+        Suspended::Kept
     }
 
     /// Whether a request is pending: what the harness checks after a poll that suspended.
@@ -550,11 +652,10 @@ impl Header {
         taken
     }
 
-    /// Whether this task's body is being polled on this thread (it is cancelling itself).
+    /// Whether this task's body is being polled on this thread (it is cancelling itself, or a
+    /// `Timeout` in it is expiring).
     fn is_current(&self) -> bool {
-        taskloop_cancel::with_current_scope(|scope| {
-            scope.is_some_and(|s| std::ptr::eq(Arc::as_ptr(s).cast::<u8>(), std::ptr::from_ref(self).cast::<u8>()))
-        })
+        taskloop_cancel::with_current_scope(|scope| scope.is_some_and(|s| s.is_task(std::ptr::from_ref(self).cast())))
     }
 
     pub(crate) fn cancelling(&self) -> usize {
@@ -683,6 +784,7 @@ impl Header {
             waiters: st.waiters.take_all(),
             callbacks: st.rare.as_mut().map_or_else(Vec::new, |rare| rare.callbacks.close()),
             task_waker: st.task_waker.take(),
+            forward: st.forward.take(),
         };
         self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ARMED | ABORT);
         drop(st);
@@ -734,22 +836,34 @@ impl Header {
         if self.is_done() {
             return;
         }
-        // An await abandoned before this task finished (a select, a timeout): the awaiting
-        // task, if it is the one polling, no longer waits on this one.
-        note_waiting_on(None);
         let removed = lock(&self.state).waiters.remove(k);
         drop(removed);
     }
 
-    /// Awaiting this task from a cancellation point: a pending cancel request of the
-    /// *awaiting* task is forwarded to this one, as asyncio's `Task.cancel()` cancels the
-    /// future its task waits on; the awaiter then keeps waiting and sees whatever this task
-    /// ends with. Resolves to the outcome without its value.
+    /// An await of this task is dropped: frees its waiter slot and, if it was waiting,
+    /// requests of the awaiting task no longer come here (`this` is this task, as the
+    /// awaiting task's forward target).
+    pub(crate) fn forget_await(&self, key: &mut WaiterKey, this: *const u8) {
+        if key.is_some() && !self.is_done() {
+            // Abandoned before this task finished (a select, a timeout): the awaiting task, if
+            // it is the one polling, no longer waits on this one.
+            taskloop_cancel::end_forward(this);
+        }
+        self.forget_waiter(key);
+    }
+
+    /// Awaiting this task from a cancellation point: the *awaiting* task's cancel requests are
+    /// passed on to this one, as asyncio's `Task.cancel()` cancels the future its task waits
+    /// on (invariant 8: at once while the awaiting task is suspended here, `this()` being the
+    /// target; a request pending when the await is polled, here); the awaiter then keeps
+    /// waiting and sees whatever this task ends with. Resolves to the outcome without its
+    /// value.
     pub(crate) fn poll_await(
         &self,
         key: &mut WaiterKey,
         point: &mut PointWaker,
         cx: &mut Context<'_>,
+        this: impl FnOnce() -> Arc<dyn Forward>,
     ) -> Poll<Result<(), TaskError>> {
         if key.is_none() && self.is_done() {
             // Never suspended on it: awaiting a finished task does not suspend, so, as in
@@ -759,21 +873,23 @@ impl Header {
         if let Some(cancelled) = point.poll_cancel(cx)
             && !self.cancel(cancelled.message_arc().cloned())
         {
-            // This task is already done: the cancellation is delivered here.
+            // This task is already done: the cancellation is delivered here, as the awaited
+            // task's own cancellation if it ended cancelled (asyncio's `__wakeup` hands
+            // `__step` the awaited future's `CancelledError`, which `_must_cancel` keeps).
             self.forget_waiter(key);
-            return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
+            return Poll::Ready(match self.outcome(true) {
+                Some(Err(TaskError::Cancelled(own))) => Err(TaskError::Cancelled(own)),
+                _ => Err(TaskError::Cancelled(cancelled)),
+            });
         }
         if key.is_none() && !self.is_done() {
-            // About to wait: one look at the awaiting task, to refuse a self-await and to note
-            // (for `dump()`) what it waits on. The note is not cleared when the await completes:
-            // `dump()` shows it only while this task is live.
-            taskloop_cancel::with_current_scope(|scope| {
-                let Some(scope) = scope else { return };
-                if std::ptr::eq(Arc::as_ptr(scope).cast::<u8>(), std::ptr::from_ref(self).cast::<u8>()) {
-                    panic!("{} cannot await itself: it would wait forever", self.name());
-                }
-                scope.waiting_on(Some(self.id.as_u64()));
-            });
+            // About to wait: refuse a self-await, and make this task where the awaiting task's
+            // requests go (invariant 8; `dump()` shows it as what the task awaits). The target is
+            // not cleared when the await completes: this task is done then, and refuses.
+            if self.is_current() {
+                panic!("{} cannot await itself: it would wait forever", self.name());
+            }
+            taskloop_cancel::forward_to(this);
         }
         match self.poll_done(key, cx) {
             Poll::Pending => Poll::Pending,
@@ -809,8 +925,8 @@ impl Header {
 
     /// A snapshot for `dump()`: pending cancel requests and what the task awaits.
     pub(crate) fn diagnostics(&self) -> (usize, Option<u64>) {
-        let waiting_on = self.waiting_on.load(std::sync::atomic::Ordering::Relaxed);
-        (self.cancelling(), (waiting_on != 0).then_some(waiting_on))
+        let st = lock(&self.state);
+        (st.cancel.cancelling(), st.forward.as_ref().and_then(|target| target.task_id()))
     }
 
     pub(crate) fn state_name(&self) -> &'static str {
@@ -825,15 +941,6 @@ impl Header {
             "pending"
         }
     }
-}
-
-/// Tells the current task (if any) what it is now suspended on, for `dump()`.
-fn note_waiting_on(task_id: Option<u64>) {
-    taskloop_cancel::with_current_scope(|scope| {
-        if let Some(scope) = scope {
-            scope.waiting_on(task_id);
-        }
-    });
 }
 
 impl Drop for Header {

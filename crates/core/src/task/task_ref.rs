@@ -162,7 +162,7 @@ impl Clone for TaskRef {
 impl Drop for TaskRef {
     fn drop(&mut self) {
         if self.waiter.is_some() {
-            self.task.header().forget_waiter(&mut self.waiter);
+            self.task.header().forget_await(&mut self.waiter, Arc::as_ptr(&self.task).cast());
         }
     }
 }
@@ -172,7 +172,9 @@ impl Future for TaskRef {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let outcome = std::task::ready!(this.task.header().poll_await(&mut this.waiter, &mut this.point, cx));
+        let task = &this.task;
+        let outcome =
+            std::task::ready!(task.header().poll_await(&mut this.waiter, &mut this.point, cx, || task.clone()));
         this.yielded = true;
         Poll::Ready(outcome)
     }
