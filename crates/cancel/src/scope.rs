@@ -89,16 +89,21 @@ pub trait Forward: Send + Sync {
 
 /// Registers `target` with the current scope as where its task's cancel requests go while it
 /// is suspended here (see [`CancelScope::forward_to`]); `target` is only built when there is
-/// an unmasked scope (inside a [`shield`], requests do not go down).
-pub fn forward_to(target: impl FnOnce() -> Arc<dyn Forward>) {
+/// an unmasked scope (inside a [`shield`], requests do not go down). `awaited` is the address
+/// of the task awaited, if it is one: returns `false`, registering nothing, if that is the
+/// current task itself (a task awaiting itself would wait forever).
+pub fn forward_to(awaited: *const u8, target: impl FnOnce() -> Arc<dyn Forward>) -> bool {
     CURRENT.with(|c| {
         let polling = c.borrow();
-        if !polling.current.masked
-            && let Some(scope) = &polling.current.scope
-        {
+        let Some(scope) = &polling.current.scope else { return true };
+        if scope.is_task(awaited) {
+            return false;
+        }
+        if !polling.current.masked {
             scope.forward_to(target());
         }
-    });
+        true
+    })
 }
 
 /// Tells the current scope that the await that registered the target at address `target` was

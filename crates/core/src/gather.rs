@@ -178,7 +178,7 @@ impl<T> Children<T> {
             let children = self.pending.iter().map(|child| child.task().clone()).collect();
             let forward = Arc::new(GatherForward { children, cancelled: Mutex::new(None) });
             self.forward = Some(forward.clone());
-            taskloop_cancel::forward_to(|| forward);
+            taskloop_cancel::forward_to(std::ptr::null(), || forward);
         }
     }
 

@@ -125,7 +125,7 @@ where
                         }
                         Suspended::Kept => {}
                         Suspended::Forward(target, message) => {
-                            if !target.forward(message.clone())
+                            if !super::forwarding::through(header.id(), || target.forward(message.clone()))
                                 && let Some(waker) = header.transition_to_forward_refused(message)
                             {
                                 waker.wake();

@@ -38,7 +38,8 @@
 //! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
 //! | `state.rare.callbacks` | `add/remove_done_callback` (`rare` is allocated by the first add); closed (drained) at completion | completion |
 //! | `state.rare.points` | cancellation points polled with a waker other than the task's (`register_point`/`forget_point`, through `taskloop_cancel::PointWaker`) | `cancel()` (cloned under lock, woken after) |
-//! | `state.waking_points` | `cancel()`, around waking `rare.points` outside the lock (mirrored by `WAKING`) | `arm_cancel` through `WAKING` |
+//! | `state.rare.waking_points` | `cancel()`, around waking `rare.points` outside the lock (mirrored by `WAKING`) | `arm_cancel` through `WAKING` |
+//! | `state.forward` | awaits that pass requests on (`forward_to`/`end_forward`), completion (cleared) | `cancel()`, the harness (cloned under lock, called after) |
 //! | `state.outcome` | completion, once | readers after `DONE` |
 //! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
 //!
@@ -81,6 +82,16 @@
 //!    the cancellation points that asked for it (`WAKING`), so a point inside a combinator
 //!    that re-polls only woken children (`FuturesUnordered`) is polled, and delivers, before
 //!    the harness may end the body under it.
+//! 8. A request made while the task is suspended at an await that passes requests on (awaiting
+//!    a task, a `gather`: `state.forward`, registered by that await when it first suspends and
+//!    cleared when it ends) is passed to that target inside `cancel()` and never becomes
+//!    pending here (asyncio's `_fut_waiter.cancel()`): the request is counted, the target's
+//!    `cancel()` runs outside the lock. If the target has finished it refuses, and the request
+//!    becomes pending as any other (`transition_to_forward_refused`). A request pending when the
+//!    task suspends at such an await is forwarded then, by the harness. A task that is running,
+//!    has never suspended, or is at a bare yield (`AT_YIELD`) forwards nothing. A request that
+//!    comes back to a task it is being forwarded through (a cycle of awaits) is refused there
+//!    (`forwarding`), and an await whose forwarded request came back delivers it.
 //!
 //! # Races
 //!
@@ -110,8 +121,13 @@
 //!   the body is dropped once and the task ends cancelled once.
 //! - a point's waker registration × `cancel()`: a point registered before the request is
 //!   woken by it; one registering after it takes the request on that same poll.
+//! - `cancel()` forwarding × the awaited task finishing: the target's `cancel()` either comes
+//!   first (it ends cancelled, or absorbs the request) or finds it done and refuses, and the
+//!   request is pending on the awaiter, whose wake-up that completion already sent.
+//! - `cancel()` forwarding × the await ending (a `select` dropping it): a target cleared first
+//!   is not used; one taken first is cancelled, as a request that raced the end of the await.
 //! - eager first step × wake-ups: a waker the body registered during the step forwards to
-//!   the task's tokio waker once registered; a wake before that sets `eager_woken`, and the
+//!   the task's tokio waker once registered; a wake before that sets `EAGER_WOKEN`, and the
 //!   harness's first tokio poll (which spawning schedules anyway) re-polls. None is lost.
 //! - first poll × creator still running (multi-thread loop): the task is Gated; its harness
 //!   parks with its waker registered, and `open_gate` (called by the creator's harness when the
@@ -164,7 +180,7 @@ const GATED: u16 = 1 << 6;
 /// The pending request was pending when the current poll of the body began (invariant 7):
 /// set by the harness, cleared with `CANCEL_PENDING`.
 const ARMED: u16 = 1 << 7;
-/// A `cancel()` is waking cancellation points outside the lock (`state.waking_points > 0`):
+/// A `cancel()` is waking cancellation points outside the lock (`rare.waking_points > 0`):
 /// no request is armed until it is done.
 const WAKING: u16 = 1 << 8;
 /// `run`'s main task: its completion stops the loop (`LoopShared::schedule_stop`). Set at
@@ -174,6 +190,9 @@ pub(crate) const MAIN: u16 = 1 << 9;
 /// request is neither handed nor forwarded, as when it runs (asyncio's `_fut_waiter` is
 /// `None`). Written by the harness after each poll, lock-free with one read-modify-write.
 const AT_YIELD: u16 = 1 << 10;
+/// An eager task was woken through its forwarding waker before tokio's waker was registered:
+/// the harness must poll again (see `wake_from_eager_step`). Under the lock.
+const EAGER_WOKEN: u16 = 1 << 11;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
@@ -203,11 +222,6 @@ pub(crate) struct Header {
 struct State {
     cancel: CancelState,
     task_waker: Option<Waker>,
-    /// An eager task was woken through its forwarding waker before tokio's waker was
-    /// registered: the harness must poll again (see `wake_from_eager_step`).
-    eager_woken: bool,
-    /// How many `cancel()` calls are waking cancellation points right now (`WAKING`).
-    waking_points: u16,
     waiters: Waiters,
     /// Where requests go while the body is suspended at an await that passes them on
     /// (asyncio's `_fut_waiter`): the task it awaits, a `gather`'s children. Replaced by the
@@ -229,6 +243,8 @@ struct Rare {
     /// task's (inside a `FuturesUnordered`, say), woken by a cancel request; see
     /// `taskloop_cancel::PointWaker`.
     points: Slab<Waker>,
+    /// How many `cancel()` calls are waking `points` right now (`WAKING`).
+    waking_points: u16,
 }
 
 /// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
@@ -394,8 +410,6 @@ impl Header {
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
-                eager_woken: false,
-                waking_points: 0,
                 waiters: Waiters::new(),
                 forward: None,
                 rare: None,
@@ -490,7 +504,9 @@ impl Header {
     fn start_waking_points(&self, st: &mut State) -> CancelRequest {
         let points =
             st.rare.as_deref().map_or_else(Vec::new, |rare| rare.points.iter().map(|(_, w)| w.clone()).collect());
-        st.waking_points += 1;
+        if let Some(rare) = st.rare.as_deref_mut() {
+            rare.waking_points += 1;
+        }
         self.set_flags(CANCEL_PENDING | WAKING, 0);
         CancelRequest::WakePoints(points)
     }
@@ -524,8 +540,9 @@ impl Header {
     /// Returns the task's waker, to wake after unlocking.
     pub(crate) fn transition_to_points_woken(&self) -> Option<Waker> {
         let mut st = lock(&self.state);
-        st.waking_points -= 1;
-        if st.waking_points == 0 {
+        let rare = st.rare.as_deref_mut().expect("points were woken, so they were kept in `rare`");
+        rare.waking_points -= 1;
+        if rare.waking_points == 0 {
             self.set_flags(0, WAKING);
         }
         st.task_waker.clone()
@@ -534,6 +551,12 @@ impl Header {
     /// `cancel()`: returns whether the request was accepted, and wakes the task if so.
     pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
         tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested ({:?})", message.as_deref());
+        if forwarding::reached(self.id) {
+            // A cycle of awaits (this task awaits, through others, a task awaiting it): the
+            // request came back around. Refused here, it stays pending on the task that
+            // forwarded it, which delivers it at its await.
+            return false;
+        }
         let running = self.flags() & AT_YIELD != 0 || self.is_current();
         let waker = match self.transition_to_cancel_requested(message.clone(), running) {
             CancelRequest::Refused => return false,
@@ -543,7 +566,7 @@ impl Header {
                 self.transition_to_points_woken()
             }
             CancelRequest::Forward(target) => {
-                if target.forward(message.clone()) {
+                if forwarding::through(self.id, || target.forward(message.clone())) {
                     return true;
                 }
                 self.transition_to_forward_refused(message)
@@ -729,7 +752,10 @@ impl Header {
     pub(crate) fn transition_to_suspended(&self, waker: &Waker) -> Suspend {
         let mut st = lock(&self.state);
         st.task_waker = Some(waker.clone());
-        let woken_early = std::mem::take(&mut st.eager_woken);
+        let woken_early = self.flags() & EAGER_WOKEN != 0;
+        if woken_early {
+            self.set_flags(0, EAGER_WOKEN);
+        }
         if woken_early || self.flags() & (CANCEL_PENDING | ABORT) != 0 { Suspend::Repoll } else { Suspend::Park }
     }
 
@@ -738,9 +764,9 @@ impl Header {
     /// tokio poll (which also happens anyway, since spawning schedules the task).
     fn wake_from_eager_step(&self) {
         let waker = {
-            let mut st = lock(&self.state);
+            let st = lock(&self.state);
             if st.task_waker.is_none() {
-                st.eager_woken = true;
+                self.set_flags(EAGER_WOKEN, 0);
             }
             st.task_waker.clone()
         };
@@ -871,29 +897,38 @@ impl Header {
             return Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)));
         }
         if let Some(cancelled) = point.poll_cancel(cx)
-            && !self.cancel(cancelled.message_arc().cloned())
+            && (!self.cancel(cancelled.message_arc().cloned()) || came_back())
         {
-            // This task is already done: the cancellation is delivered here, as the awaited
-            // task's own cancellation if it ended cancelled (asyncio's `__wakeup` hands
-            // `__step` the awaited future's `CancelledError`, which `_must_cancel` keeps).
-            self.forget_waiter(key);
+            // This task is already done (or the request came back round a cycle of awaits):
+            // the cancellation is delivered here, as the awaited task's own cancellation if it
+            // ended cancelled (asyncio's `__wakeup` hands `__step` the awaited future's
+            // `CancelledError`, which `_must_cancel` keeps). `Shared` is `repr(C)` with the
+            // header first, so this header's address is the forward target's.
+            self.forget_await(key, std::ptr::from_ref(self).cast());
             return Poll::Ready(match self.outcome(true) {
                 Some(Err(TaskError::Cancelled(own))) => Err(TaskError::Cancelled(own)),
                 _ => Err(TaskError::Cancelled(cancelled)),
             });
         }
-        if key.is_none() && !self.is_done() {
+        let waited = key.is_some();
+        if !waited && !self.is_done() {
             // About to wait: refuse a self-await, and make this task where the awaiting task's
-            // requests go (invariant 8; `dump()` shows it as what the task awaits). The target is
-            // not cleared when the await completes: this task is done then, and refuses.
-            if self.is_current() {
+            // requests go (invariant 8; `dump()` shows it as what the task awaits).
+            if !taskloop_cancel::forward_to(std::ptr::from_ref(self).cast(), this) {
                 panic!("{} cannot await itself: it would wait forever", self.name());
             }
-            taskloop_cancel::forward_to(this);
         }
         match self.poll_done(key, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState))),
+            Poll::Ready(()) => {
+                if waited {
+                    // Done waiting: requests no longer come here, and this task's memory is not
+                    // kept alive by the awaiting one (`Shared` is `repr(C)` with the header
+                    // first, so this header's address is the target's).
+                    taskloop_cancel::end_forward(std::ptr::from_ref(self).cast());
+                }
+                Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)))
+            }
         }
     }
 
@@ -940,6 +975,48 @@ impl Header {
         } else {
             "pending"
         }
+    }
+}
+
+/// After passing a request on to the awaited task: whether it came back to the awaiting task
+/// (a cycle of awaits, through tasks that forward it on), which then delivers it here.
+#[cold]
+fn came_back() -> bool {
+    taskloop_cancel::with_current_scope(|scope| scope.is_some_and(|s| s.take_request().is_some()))
+}
+
+/// The tasks a `cancel()` on this thread is passing a request through (invariant 8): a
+/// request that comes back to one of them is refused instead of going round a cycle of awaits
+/// forever.
+mod forwarding {
+    use std::cell::RefCell;
+
+    use super::TaskId;
+
+    thread_local! {
+        static CHAIN: RefCell<Vec<TaskId>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Whether a request being forwarded on this thread already went through `task`.
+    #[inline]
+    pub(super) fn reached(task: TaskId) -> bool {
+        CHAIN.with(|chain| {
+            let chain = chain.borrow();
+            !chain.is_empty() && chain.contains(&task)
+        })
+    }
+
+    /// Runs `forward` with `task` on the chain.
+    pub(super) fn through(task: TaskId, forward: impl FnOnce() -> bool) -> bool {
+        CHAIN.with(|chain| chain.borrow_mut().push(task));
+        struct Pop;
+        impl Drop for Pop {
+            fn drop(&mut self) {
+                CHAIN.with(|chain| chain.borrow_mut().pop());
+            }
+        }
+        let _pop = Pop;
+        forward()
     }
 }
 

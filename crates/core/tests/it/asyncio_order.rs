@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use taskloop::{ReturnWhen, create_task, current_task, sleep, wait, yield_now};
 
+use crate::on_both_flavours;
 use crate::support::{Log, paused};
 
 /// Item 1. `main: create_task(t1)` and return; `t1: await sleep(0)` →
@@ -111,4 +112,263 @@ fn wait_always_suspends_so_it_delivers_a_request_even_when_it_could_return_at_on
         anyhow::Ok(())
     });
     assert!(outcome.unwrap_err().is_cancelled(), "main ended cancelled");
+}
+
+/// Item 6. main awaits t1; t1 (running) calls `main.cancel()` → `t1 cancel main -> True`,
+/// `t1 cancelling() = 1`, `main await raised CancelledError; t1 cancelled: True`; variant: t2
+/// then raises `ValueError('E2')` → `main await raised ValueError('E2') cancelling 1`. The
+/// request reaches the awaited task at once (asyncio's `_fut_waiter.cancel()`), so the task
+/// still running sees it, and what the awaited task ends with is what the await gives.
+#[test]
+fn a_cancel_reaches_the_awaited_task_at_once() {
+    let log = paused(async move {
+        let log = Log::default();
+        let me = current_task().unwrap();
+        let (t1_log, main) = (log.clone(), me.clone());
+        let t1 = create_task(async move {
+            t1_log.push(format!("t1 cancel main -> {}", main.cancel()));
+            t1_log.push(format!("t1 cancelling() = {}", current_task().unwrap().cancelling()));
+            sleep(Duration::ZERO).await?;
+            t1_log.push("t1 after sleep");
+            anyhow::Ok(())
+        });
+        let awaited = (&t1).await;
+        assert!(awaited.is_err_and(|e| e.is_cancelled()));
+        log.push(format!("main await raised Cancelled; t1 cancelled: {}", t1.cancelled()));
+        me.uncancel();
+        let main = me.clone();
+        let t2 = create_task(async move {
+            main.cancel();
+            anyhow::bail!("E2") as anyhow::Result<()>
+        });
+        let error = t2.await.unwrap_err();
+        log.push(format!("main await raised {error} cancelling {}", me.cancelling()));
+        me.uncancel();
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&[
+        "t1 cancel main -> true",
+        "t1 cancelling() = 1",
+        "main await raised Cancelled; t1 cancelled: true",
+        "main await raised E2 cancelling 1",
+    ]);
+}
+
+/// Item 6, through `wait_for` and before the awaited task starts: a canceller created first
+/// cancels main while it is in `wait_for(a)` → `cancel main -> True`, `main raised ('m5',) a
+/// cancelled: True` (a never starts); and a task not started yet keeps the *last* message
+/// (`b.cancel("first"), b.cancel("second")` → `b ended ('second',)`).
+#[test]
+fn a_cancel_reaches_a_task_awaited_through_wait_for_before_it_starts() {
+    let log = paused(async move {
+        let log = Log::default();
+        let me = current_task().unwrap();
+        let (canceller_log, main) = (log.clone(), me.clone());
+        let _canceller = create_task(async move {
+            canceller_log.push(format!("cancel main -> {}", main.cancel_with("m5")));
+            anyhow::Ok(())
+        });
+        let a_log = log.clone();
+        let a = create_task(async move {
+            a_log.push("a started");
+            anyhow::Ok(())
+        });
+        let error = taskloop::wait_for(&a, Duration::from_secs(1)).await.unwrap_err();
+        log.push(format!("main raised {:?} a cancelled: {}", error.cancel_message(), a.cancelled()));
+        me.uncancel();
+        let b = create_task(async { anyhow::Ok(()) });
+        log.push(format!("{} {}", b.cancel_with("first"), b.cancel_with("second")));
+        let error = b.await.unwrap_err();
+        log.push(format!("b ended {:?}", error.cancel_message()));
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&[
+        "cancel main -> true",
+        "main raised Some(\"m5\") a cancelled: true",
+        "true true",
+        "b ended Some(\"second\")",
+    ]);
+}
+
+/// A task at a bare yield awaits nothing, so a request made then replaces the message of one
+/// it made itself; at a timer the first message stands: `t1: me.cancel(); await sleep(d)`,
+/// main: `await sleep(0); t.cancel("m2")` → `t1 sleep(0) raised ('m2',)`, `t1 sleep(0.1)
+/// raised ()`.
+#[test]
+fn a_bare_yield_keeps_a_request_replaceable() {
+    let log = paused(async move {
+        let log = Log::default();
+        for ms in [0, 100] {
+            let t1_log = log.clone();
+            let t = create_task(async move {
+                current_task().unwrap().cancel();
+                if let Err(cancelled) = sleep(Duration::from_millis(ms)).await {
+                    t1_log.push(format!("t1 sleep({ms}) raised {:?}", cancelled.message()));
+                }
+                anyhow::Ok(())
+            });
+            sleep(Duration::ZERO).await?;
+            t.cancel_with("m2");
+            t.await?;
+        }
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&["t1 sleep(0) raised Some(\"m2\")", "t1 sleep(100) raised None"]);
+}
+
+/// `gather` passes a cancel on at once too, and resumes when asyncio's does: t1 (running)
+/// cancels main in `gather(t1)` → `t1 cancel main -> True`, `t1 cancelling = 1`, `gather
+/// raised ('m',) t1 cancelled: True`; a gather of tasks already done does not suspend, so a
+/// request made before it waits for the next await (`gather of done -> [1]`, `sleep raised
+/// ('m2',)`); `as_completed` always suspends first (`as_completed raised ('m3',)`).
+#[test]
+fn gather_forwards_at_once_and_as_completed_suspends_first() {
+    let log = paused(async move {
+        let log = Log::default();
+        let me = current_task().unwrap();
+        let (t1_log, main) = (log.clone(), me.clone());
+        let t1 = create_task(async move {
+            t1_log.push(format!("t1 cancel main -> {}", main.cancel_with("m")));
+            t1_log.push(format!("t1 cancelling = {}", current_task().unwrap().cancelling()));
+            sleep(Duration::ZERO).await?;
+            anyhow::Ok(0)
+        });
+        let error = taskloop::gather([&t1]).await.unwrap_err();
+        log.push(format!("gather raised {:?} t1 cancelled: {}", error.cancel_message(), t1.cancelled()));
+        me.uncancel();
+        let d = create_task(async { anyhow::Ok(1) });
+        sleep(Duration::ZERO).await?;
+        me.cancel_with("m2");
+        log.push(format!("gather of done -> {:?}", taskloop::gather([&d]).await?));
+        if let Err(cancelled) = sleep(Duration::ZERO).await {
+            log.push(format!("sleep raised {:?}", cancelled.message()));
+        }
+        me.uncancel();
+        me.cancel_with("m3");
+        let mut items = taskloop::as_completed([&d]);
+        while let Some(item) = futures::StreamExt::next(&mut items).await {
+            match item {
+                Ok(v) => log.push(format!("{v}")),
+                Err(e) => log.push(format!("as_completed raised {:?}", e.cancel_message())),
+            }
+        }
+        me.uncancel();
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&[
+        "t1 cancel main -> true",
+        "t1 cancelling = 1",
+        "gather raised Some(\"m\") t1 cancelled: true",
+        "gather of done -> [1]",
+        "sleep raised Some(\"m2\")",
+        "as_completed raised Some(\"m3\")",
+        "1",
+    ]);
+}
+
+/// A request that finds the awaited task already finished cancelled (its awaiter's wake-up
+/// still queued) delivers that task's own cancellation: `t1: x.cancel("m1"); await x`, main
+/// cancels t1 with `m3` right after x ended → `x cancelled: True a done: False a.cancel ->
+/// True`, `t1 await raised ('m1',)`.
+#[test]
+fn awaiting_a_task_that_ended_cancelled_delivers_its_cancellation() {
+    let log = paused(async move {
+        let log = Log::default();
+        let slot: std::sync::Arc<std::sync::Mutex<Option<taskloop::Task<i32>>>> = Default::default();
+        let (t1_log, t1_slot) = (log.clone(), slot.clone());
+        let a = create_task(async move {
+            let x = t1_slot.lock().unwrap().clone().unwrap();
+            x.cancel_with("m1");
+            if let Err(error) = x.await {
+                t1_log.push(format!("t1 await raised {:?}", error.cancel_message()));
+            }
+            anyhow::Ok(())
+        });
+        let x = create_task(async { anyhow::Ok(3) });
+        *slot.lock().unwrap() = Some(x.clone());
+        sleep(Duration::ZERO).await?;
+        log.push(format!("x cancelled: {} a done: {} a.cancel -> {}", x.cancelled(), a.done(), a.cancel_with("m3")));
+        let _ = taskloop::gather_settled([&a]).await?;
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&["x cancelled: true a done: false a.cancel -> true", "t1 await raised Some(\"m1\")"]);
+}
+
+on_both_flavours! {
+    within 60;
+    /// Item 6's outcome rule, on both flavours: cancelling a task suspended awaiting another
+    /// cancels that one at once, even while it runs (it sees `cancelling() == 1`), and a
+    /// `gather` passes it to every child not done; the awaiting task's `cancelling()` counts
+    /// each request.
+    fn the_awaited_task_is_cancelled_by_the_cancel_itself() {
+        let me = current_task().unwrap();
+        let main = me.clone();
+        let t1 = create_task(async move {
+            assert!(main.cancel_with("from t1"));
+            let cancelling = current_task().unwrap().cancelling();
+            sleep(Duration::from_millis(1)).await?;
+            anyhow::Ok(cancelling)
+        });
+        let error = (&t1).await.unwrap_err();
+        assert_eq!(error.cancel_message(), Some("from t1"));
+        assert!(t1.cancelled());
+        assert_eq!(me.cancelling(), 1);
+        me.uncancel();
+
+        let main = me.clone();
+        let children: Vec<_> = (0..3)
+            .map(|i| {
+                let main = main.clone();
+                create_task(async move {
+                    if i == 0 {
+                        main.cancel_with("stop");
+                    }
+                    sleep(Duration::from_secs(3600)).await?;
+                    anyhow::Ok(i)
+                })
+            })
+            .collect();
+        let error = taskloop::gather(&children).await.unwrap_err();
+        assert_eq!(error.cancel_message(), Some("stop"));
+        assert!(children.iter().all(|c| c.cancelled()), "every child was cancelled");
+        assert_eq!(me.cancelling(), 1);
+        me.uncancel();
+        anyhow::Ok(())
+    }
+}
+
+/// Two tasks awaiting each other (a deadlock asyncio would only break with a `RecursionError`
+/// on `cancel()`): a cancel that goes round the cycle stops where it comes back, is delivered
+/// there, and both tasks end cancelled at their awaits.
+#[test]
+fn a_cancel_around_a_cycle_of_awaits_ends_both_tasks() {
+    taskloop_test_support::within(30, || {
+        paused(async move {
+            let slot: std::sync::Arc<std::sync::Mutex<Option<taskloop::Task<()>>>> = Default::default();
+            let b_slot = slot.clone();
+            let a = create_task(async move {
+                yield_now().await?;
+                let b = b_slot.lock().unwrap().clone().unwrap();
+                b.await?;
+                anyhow::Ok(())
+            });
+            let a_for_b = a.clone();
+            let b = create_task(async move {
+                a_for_b.await?;
+                anyhow::Ok(())
+            });
+            *slot.lock().unwrap() = Some(b.clone());
+            sleep(Duration::from_millis(1)).await?;
+            assert!(a.cancel_with("round"));
+            let (ra, rb) = ((&a).await, (&b).await);
+            assert!(ra.is_err_and(|e| e.is_cancelled()) && rb.is_err_and(|e| e.is_cancelled()));
+            anyhow::Ok(())
+        })
+        .unwrap();
+    });
 }
