@@ -133,7 +133,9 @@ impl Timers {
         // Invariant 2: the refused callback is dropped and the driver woken, unlocked.
         drop(refused);
         if start {
-            drop(tokio::spawn(drive(self.clone())));
+            // A loop service, so it runs with its loop on any runtime (`run_embedded`'s too)
+            // and ends with the loop.
+            taskloop_core::spawn_loop_service(drive(self.clone()));
         }
         if let Some(waker) = wake {
             waker.wake();
