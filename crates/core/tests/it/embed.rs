@@ -126,11 +126,13 @@ on_both_hosts! {
             assert_eq!(to_thread(|| 6 * 7).await?, 42);
 
             // Leftovers: one that absorbs the cancel and fails is reported.
-            let _left = create_task(async {
+            let (started, has_started) = tokio::sync::oneshot::channel();
+            let _left = create_task(async move {
+                let _ = started.send(());
                 let _ = sleep(Duration::from_secs(3600)).await;
                 Err::<(), _>(anyhow::anyhow!("failed while cancelled"))
             });
-            yield_now().await?;
+            has_started.await?;
             anyhow::Ok("main's value")
         });
         assert_eq!(answer.unwrap(), "main's value");
@@ -272,14 +274,16 @@ fn a_runner_runs_three_mains_in_a_row_and_cancels_each_ones_leftovers() {
             let l = log.clone();
             let value = runner.run(async move {
                 let l2 = l.clone();
+                let (started, has_started) = tokio::sync::oneshot::channel();
                 let _bg = create_task(async move {
+                    let _ = started.send(());
                     if let Err(c) = sleep(Duration::from_secs(3600)).await {
                         l2.push(format!("bg {i} {c}"));
                         return Err(c.into());
                     }
                     anyhow::Ok(())
                 });
-                yield_now().await?;
+                has_started.await?;
                 l.push(format!("main {i}: tasks {}", all_tasks().len()));
                 anyhow::Ok(i)
             });
