@@ -13,7 +13,7 @@
 //! - `GET /jobs/N` gives the job's result, its failure, its cancellation, or "still running";
 //! - `DELETE /jobs/N?msg=M` cancels it with the message `M`.
 //!
-//! Ctrl-C (or the end of the demo) stops the server; main then returns and the loop cancels
+//! Ctrl-C or SIGTERM (or the end of the demo) stops the server; main then returns and the loop cancels
 //! the jobs that are left, as `asyncio.run()` does.
 //!
 //! `cargo run --example jobs_service -- --serve 127.0.0.1:3000` serves until Ctrl-C. Without
@@ -31,6 +31,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use signal_hook::consts::{SIGINT, SIGTERM};
 use taskloop::{LoopHandle, Runtime, Task, TaskBuilder, TaskError, TaskId, current_task, dump, sleep, to_thread};
 
 /// What the handlers share: the loop's handle and the jobs they started.
@@ -209,8 +210,16 @@ async fn main() -> anyhow::Result<()> {
     {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!("serving on http://{}", listener.local_addr()?);
+        let (interrupted, interrupt) = tokio::sync::oneshot::channel::<()>();
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        // A plain thread waits for Ctrl-C (or SIGTERM) and tells the server to stop.
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = interrupted.send(());
+            }
+        });
         serve(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
+            let _ = interrupt.await;
         })
         .await?;
         return Ok(());

@@ -140,11 +140,10 @@ impl LoopHandle {
     /// # Examples
     ///
     /// ```
-    /// use taskloop::Runner;
+    /// use taskloop::Runtime;
     ///
     /// # fn main() -> anyhow::Result<()> {
     /// let mut runner = Runtime::builder().worker_threads(2).build_runner()?;
-    /// # use taskloop::Runtime;
     /// let handle = runner.handle();
     /// let answer = runner.run(async move {
     ///     let from_thread = std::thread::spawn(move || {
@@ -212,7 +211,14 @@ where
     };
     match TaskBuilder::new().try_spawn(body) {
         Ok(task) => {
-            completer.0.set_task(task.as_task_ref());
+            // A `cancel()` that raced this callback (after the check above) found no task to
+            // cancel; it is applied here, so the task never runs for a cancelled future.
+            if let Some(message) = completer.0.set_task(task.as_task_ref()) {
+                match message {
+                    Some(m) => task.cancel_with(m),
+                    None => task.cancel(),
+                };
+            }
             let _id = task.add_done_callback(move |task| {
                 let outcome = match task.exception() {
                     Ok(None) => completer.0.take_value(),
@@ -249,6 +255,10 @@ struct SlotState<T> {
     value: Option<T>,
     /// The task, once created, for `cancel()`.
     task: Option<TaskRef>,
+    /// The outcome is (or was, before a reader took it) a cancellation.
+    cancelled: bool,
+    /// `cancel()` finished the slot, with this message: for a task created afterwards.
+    cancel_request: Option<Option<Arc<str>>>,
     /// An async awaiter's waker.
     waker: Option<Waker>,
 }
@@ -256,7 +266,15 @@ struct SlotState<T> {
 impl<T> Slot<T> {
     fn new() -> Self {
         Slot {
-            state: Mutex::new(SlotState { outcome: None, finished: false, value: None, task: None, waker: None }),
+            state: Mutex::new(SlotState {
+                outcome: None,
+                finished: false,
+                value: None,
+                task: None,
+                cancelled: false,
+                cancel_request: None,
+                waker: None,
+            }),
             finished: Condvar::new(),
         }
     }
@@ -269,8 +287,15 @@ impl<T> Slot<T> {
         self.lock().finished
     }
 
-    fn set_task(&self, task: TaskRef) {
-        self.lock().task = Some(task);
+    /// Records the task for `cancel()`; if `cancel()` has already finished the slot, returns
+    /// its message for the caller to cancel the task with (invariant 3).
+    fn set_task(&self, task: TaskRef) -> Option<Option<Arc<str>>> {
+        let mut st = self.lock();
+        if st.finished {
+            return st.cancel_request.clone();
+        }
+        st.task = Some(task);
+        None
     }
 
     fn store_value(&self, value: T) {
@@ -285,12 +310,20 @@ impl<T> Slot<T> {
     /// Sets the outcome if none is set (invariant 1) and wakes every waiter; `false` if the
     /// slot was already finished (then `outcome` is dropped, unlocked).
     fn finish(&self, outcome: Result<T, TaskError>) -> bool {
+        self.finish_with(outcome, None)
+    }
+
+    /// [`finish`](Self::finish); `request` is the message of a `cancel()` doing it, kept for a
+    /// task created afterwards.
+    fn finish_with(&self, outcome: Result<T, TaskError>, request: Option<Option<Arc<str>>>) -> bool {
         let (set, waker, dropped) = {
             let mut st = self.lock();
             if st.finished {
                 (false, None, (Some(outcome), None, None))
             } else {
                 st.finished = true;
+                st.cancelled = matches!(outcome, Err(TaskError::Cancelled(_)));
+                st.cancel_request = request;
                 st.outcome = Some(outcome);
                 (true, st.waker.take(), (None, st.task.take(), st.value.take()))
             }
@@ -341,7 +374,7 @@ impl<T> ConcurrentFuture<T> {
     /// Whether the future ended cancelled: by [`cancel`](Self::cancel), or because its task
     /// did.
     pub fn cancelled(&self) -> bool {
-        matches!(self.slot.lock().outcome, Some(Err(TaskError::Cancelled(_))))
+        self.slot.lock().cancelled
     }
 
     /// Cancels the work: `concurrent.futures.Future.cancel()` on a future of
@@ -368,7 +401,7 @@ impl<T> ConcurrentFuture<T> {
             Some(m) => Cancelled::with_message(m.clone()),
             None => Cancelled::new(),
         };
-        if !self.slot.finish(Err(TaskError::Cancelled(cancelled))) {
+        if !self.slot.finish_with(Err(TaskError::Cancelled(cancelled)), Some(message.clone())) {
             return false;
         }
         if let Some(task) = task {

@@ -585,3 +585,32 @@ taskloop_test_support::on_both_flavours! {
         anyhow::Ok(())
     }
 }
+
+/// asyncio creates the task of a `run_coroutine_threadsafe` whose future was cancelled before
+/// the loop got to it, and cancels it before its first step; here it is never created. Either
+/// way the body is never polled, and the future ends cancelled.
+#[test]
+fn a_submission_cancelled_before_the_loop_ran_it_never_starts() {
+    let mut runner = Runtime::builder().start_paused(true).build_runner().unwrap();
+    let handle = runner.handle();
+    let probe = Probe::default();
+    let p = probe.clone();
+    let job = handle
+        .spawn_threadsafe(async move {
+            p.polled();
+            anyhow::Ok(())
+        })
+        .unwrap();
+    assert!(job.cancel_with("changed my mind"));
+    let live = runner
+        .run(async {
+            yield_now().await?;
+            anyhow::Ok(all_tasks().len())
+        })
+        .unwrap();
+    assert_eq!(live, 1, "only main: the cancelled submission made no task");
+    assert_eq!(probe.polls(), 0);
+    assert!(job.cancelled());
+    assert_eq!(job.wait().unwrap_err().cancel_message(), Some("changed my mind"));
+    runner.close();
+}
