@@ -614,3 +614,16 @@ fn a_submission_cancelled_before_the_loop_ran_it_never_starts() {
     assert_eq!(job.wait().unwrap_err().cancel_message(), Some("changed my mind"));
     runner.close();
 }
+
+taskloop_test_support::on_both_flavours! {
+    /// test_runners.py `test_asyncio_run_from_running_loop`: "asyncio.run() cannot be called
+    /// from a running event loop". `run_embedded` awaited inside a loop panics saying so (its
+    /// task ends `Panicked`).
+    fn run_embedded_inside_a_running_loop_is_refused() {
+        let nested = create_task(run_embedded(async { anyhow::Ok(()) }));
+        let err = nested.await.unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+        assert!(err.to_string().contains("cannot be called from a running taskloop loop"), "{err}");
+        anyhow::Ok(())
+    }
+}
