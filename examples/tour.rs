@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use taskloop::prelude::*;
-use taskloop::{CpuPool, TaskGroup, create_eager_task, delay, run_in_executor, to_thread, wait_for};
+use taskloop::{
+    CpuPool, LoopHandle, Runner, TaskGroup, create_eager_task, delay, run_in_executor, to_thread, wait_for,
+};
 
 fn section(title: &str) {
     println!("\n== {title}");
@@ -145,6 +147,18 @@ fn main() -> anyhow::Result<()> {
         let cached = create_eager_task(async { anyhow::Ok("cache hit") });
         println!("done when created: {}, value: {}", cached.done(), cached.result()?);
 
+        section("other threads hand work to the loop (loop.call_soon_threadsafe / run_coroutine_threadsafe)");
+        let handle = LoopHandle::current();
+        let from_thread = to_thread(move || {
+            handle.call_soon_threadsafe(|| println!("callback from a plain thread, run on the loop"))?;
+            let job = handle.spawn_threadsafe(async {
+                sleep(Duration::from_millis(5)).await?;
+                anyhow::Ok(current_task().is_some())
+            })?;
+            anyhow::Ok(job.wait()?)
+        });
+        println!("the thread waited for a task of the loop: {}", from_thread.await??);
+
         section("main returns: the loop cancels what is left (asyncio.run)");
         let _task = create_task(async {
             if let Err(cancelled) = sleep(Duration::from_secs(60)).await {
@@ -157,5 +171,21 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     println!("\nthe loop is closed");
+
+    section("several mains on one loop (asyncio.Runner)");
+    let mut runner = Runner::new()?;
+    for i in 1..=2 {
+        let value = runner.run(async move { anyhow::Ok(i * 10) })?;
+        println!("main {i} returned {value}");
+    }
+    runner.close();
+
+    section("a loop inside a tokio runtime you already have (#[tokio::main], axum)");
+    let app_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let value = app_runtime.block_on(taskloop::run_embedded(async {
+        let task = create_task(async { anyhow::Ok("a taskloop task on the application's runtime") });
+        task.await
+    }))?;
+    println!("{value}");
     Ok(())
 }

@@ -48,9 +48,57 @@ pub(crate) fn release_born_since(mark: usize) {
     }
 }
 
-/// The loop running on this thread, if any.
+/// The loop running on this thread, if any: the thread's loop (set for the whole of `run` on
+/// the loop's threads, or for one poll by [`InLoop`]), else the loop of the task being polled.
+///
+/// The second case is a loop embedded in a tokio runtime it does not own
+/// (`run_embedded`): the runtime's threads are not the loop's, so nothing is set on them,
+/// and a task finds its loop through its own header. The thread-local is read first, so a
+/// loop that owns its runtime pays nothing for it.
 pub(crate) fn current_loop() -> Option<Arc<LoopShared>> {
-    LOOP.with(|l| l.borrow().clone())
+    LOOP.with(|l| l.borrow().clone()).or_else(task_loop)
+}
+
+#[cold]
+fn task_loop() -> Option<Arc<LoopShared>> {
+    current_task().map(|t| t.header().loop_.clone())
+}
+
+pin_project_lite::pin_project! {
+    /// A plain tokio future that serves a loop embedded in a runtime it does not own (the
+    /// callback runner, a timer driver): the loop is this thread's loop for each of its polls,
+    /// so `call_soon`, `create_task` and `loop_state` work inside it as on the loop's threads.
+    pub(crate) struct InLoop<F> {
+        loop_: Arc<LoopShared>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F> InLoop<F> {
+    pub(crate) fn new(loop_: Arc<LoopShared>, fut: F) -> Self {
+        InLoop { loop_, fut }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for InLoop<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _entered = PollGuard(LOOP.with(|l| l.borrow_mut().replace(this.loop_.clone())));
+        this.fut.poll(cx)
+    }
+}
+
+/// Restores the thread's previous loop after one poll of an [`InLoop`], even if it panics.
+struct PollGuard(Option<Arc<LoopShared>>);
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        let ours = LOOP.with(|l| std::mem::replace(&mut *l.borrow_mut(), self.0.take()));
+        drop(ours);
+    }
 }
 
 /// Makes `loop_` this thread's loop until the guard is dropped.

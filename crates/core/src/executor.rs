@@ -384,6 +384,23 @@ impl DefaultExecutor {
     }
 }
 
+impl DefaultExecutor {
+    /// Closes an empty slot and returns `false`; `true` if there is an executor for
+    /// [`shutdown`](Self::shutdown) to shut down. Lets an embedded loop (`run_embedded`), which
+    /// must not block its thread, start a helper thread for the shutdown only when there is
+    /// one to do.
+    pub(crate) fn close_if_empty(&self) -> bool {
+        let mut slot = lock(&self.slot);
+        match &*slot {
+            Slot::Set(_) => true,
+            Slot::Empty | Slot::Closed => {
+                *slot = Slot::Closed;
+                false
+            }
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

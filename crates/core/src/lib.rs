@@ -47,25 +47,31 @@
 
 mod context;
 mod dump;
+mod embed;
 mod error;
 mod executor;
 mod gather;
 mod group;
+mod runner;
 mod runtime;
 mod sync;
 mod task;
+mod threadsafe;
 mod time;
 mod wait;
 
 pub use context::{all_tasks, current_task};
 pub use dump::{TaskDump, TaskInfo, dump};
+pub use embed::{run_embedded, spawn_loop_service};
 pub use error::TaskError;
 pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_default_executor};
 pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};
 pub use group::{GroupJoin, TaskGroup};
+pub use runner::Runner;
 pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, loop_state, run, set_exception_handler};
 pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_eager_task, create_task, try_create_task};
 pub use taskloop_callbacks::CallbackId;
 pub use taskloop_cancel::{Cancelled, cancellable, shield};
+pub use threadsafe::{ConcurrentFuture, LoopHandle};
 pub use time::{Sleep, YieldNow, sleep, yield_now};
 pub use wait::{ReturnWhen, wait};

@@ -122,7 +122,7 @@ impl LoopShared {
     }
 
     /// `run`: waits for the stop, and takes what it cancelled.
-    async fn stopped(&self) -> Vec<TaskRef> {
+    pub(crate) async fn stopped(&self) -> Vec<TaskRef> {
         let stop = self.state::<Stop>();
         poll_fn(|cx| {
             let mut stop = lock_std(&stop.0);
@@ -180,7 +180,7 @@ impl LoopShared {
     }
 
     /// Runs queued callbacks until `run` closes the queue and it is empty.
-    async fn run_callbacks(self: Arc<Self>) {
+    pub(crate) async fn run_callbacks(self: Arc<Self>) {
         let mut batch = VecDeque::new();
         loop {
             let more = poll_fn(|cx| {
@@ -217,6 +217,29 @@ impl LoopShared {
         }
     }
 
+    /// The loop accepts no new tasks (`SpawnError::Closed`): main and the leftovers are done.
+    pub(crate) fn set_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// `call_soon` from any thread (`LoopHandle::call_soon_threadsafe`): queues `f` and wakes
+    /// the runner, or gives `f` back once the queue has stopped (the loop has ended).
+    pub(crate) fn call_soon_threadsafe(&self, f: DoneCallback) -> Result<Handle, DoneCallback> {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let mut q = lock(&self.queue);
+            if q.stopped {
+                return Err(f);
+            }
+            q.jobs.push_back(Job { callback: f, cancelled: Some(cancelled.clone()) });
+            q.runner.take()
+        };
+        if let Some(w) = runner {
+            w.wake();
+        }
+        Ok(Handle { cancelled })
+    }
+
     /// How many callbacks wait in the queue (for the loom models).
     #[cfg(all(test, taskloop_loom))]
     pub(crate) fn queued(&self) -> usize {
@@ -224,7 +247,7 @@ impl LoopShared {
     }
 
     /// Lets the runner finish: it drains the queue and stops.
-    fn close_queue(&self) {
+    pub(crate) fn close_queue(&self) {
         let runner = {
             let mut q = lock(&self.queue);
             q.closing = true;
@@ -359,7 +382,7 @@ pub fn loop_state<T: Default + Send + Sync + 'static>() -> Option<Arc<T>> {
 
 impl LoopShared {
     /// The loop's extension state of type `T`, made on first use; see [`loop_state`].
-    fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+    pub(crate) fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
         let mut map = lock_std(&self.extensions);
         let entry = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
         // The entry for `TypeId::of::<T>()` always holds a `T`: it is only ever created above.
@@ -560,10 +583,10 @@ impl Registry {
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
-    worker_threads: Option<usize>,
-    start_paused: bool,
-    eager_tasks: bool,
-    track_task_ages: bool,
+    pub(crate) worker_threads: Option<usize>,
+    pub(crate) start_paused: bool,
+    pub(crate) eager_tasks: bool,
+    pub(crate) track_task_ages: bool,
     /// `default_executor` and `shutdown_timeout`, set by the methods in `executor.rs`.
     pub(crate) executor: crate::executor::ExecutorConfig,
 }
@@ -646,8 +669,8 @@ impl Builder {
 /// Use [`run`](crate::run) for the default loop, and `Runtime::builder()` to choose another.
 #[must_use = "a runtime does nothing until `run` is called"]
 pub struct Runtime {
-    tokio: tokio::runtime::Runtime,
-    shared: Arc<LoopShared>,
+    pub(crate) tokio: tokio::runtime::Runtime,
+    pub(crate) shared: Arc<LoopShared>,
 }
 
 impl fmt::Debug for Runtime {
@@ -716,7 +739,7 @@ impl Runtime {
 
 /// The second half of asyncio's `_cancel_all_tasks`: waits for the tasks the stopper
 /// cancelled, and reports the ones that ended with a failure rather than the cancellation.
-async fn await_leftovers(shared: &LoopShared, leftovers: Vec<TaskRef>) {
+pub(crate) async fn await_leftovers(shared: &LoopShared, leftovers: Vec<TaskRef>) {
     for task in leftovers {
         if let Err(error) = task.clone().await
             && !error.is_cancelled()

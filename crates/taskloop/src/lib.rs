@@ -118,6 +118,10 @@
 //!   [`Task::uncancel`], [`cancellable`], [`shield`], [`Task::abort`].
 //! - **The loop** — [`run`], [`Runtime`], [`Builder`], [`sleep`], [`yield_now`],
 //!   [`call_soon`], [`set_exception_handler`].
+//! - **Inside an existing tokio application, and from other threads** — [`run_embedded`]
+//!   (a loop on the runtime you already have), [`Runner`] (several mains on one loop),
+//!   [`LoopHandle`] (`call_soon_threadsafe`, `spawn_threadsafe` / `run_coroutine_threadsafe`,
+//!   `all_tasks`) and the [`ConcurrentFuture`] a thread waits on.
 //! - **Waiting for many** — [`wait`], [`ReturnWhen`], [`gather`], [`gather_settled`],
 //!   [`as_completed`], [`TaskGroup`].
 //! - **Done callbacks** — [`Task::add_done_callback`], [`CallbackId`], [`ProgressTracker`].
@@ -162,6 +166,9 @@ pub use taskloop_core::{
 pub use taskloop_core::{
     AsCompleted, Gather, GatherSettled, GroupJoin, TaskGroup, as_completed, gather, gather_settled,
 };
+
+#[doc(inline)]
+pub use taskloop_core::{ConcurrentFuture, LoopHandle, Runner, run_embedded};
 
 #[doc(inline)]
 pub use taskloop_callbacks::{Progress, ProgressTracker};

@@ -5,7 +5,9 @@
 //! Each loop has one timer queue, [`Timers`], kept as the loop's `loop_state`: a `BTreeMap`
 //! keyed by `(deadline, sequence number)`, the sequence number counting `call_at` calls on
 //! that loop. One *driver* per loop — a plain tokio task (not a taskloop task: it is not in
-//! `all_tasks()` and is not cancelled when main ends), spawned with the loop's first timer —
+//! `all_tasks()` and is not cancelled when main ends), spawned with the loop's first timer as a
+//! loop service (`taskloop_core::spawn_loop_service`, so it runs with its loop on a runtime the
+//! loop does not own, `run_embedded`'s) —
 //! sleeps until the earliest deadline, pops every entry that is due, in key order, and hands
 //! each to the loop's `call_soon` queue. That queue is FIFO and drained by one runner, so:
 //!
@@ -27,7 +29,8 @@
 //!    to wake: no wake-up is lost.
 //! 4. A callback that has left the queue runs only if its handle was not cancelled: the
 //!    closure handed to `call_soon` checks the flag when it is called.
-//! 5. Once the driver is dropped (the loop's runtime is shutting down), `stopped` is set and
+//! 5. Once the driver is dropped (the loop's runtime is shutting down, or an embedded loop has
+//!    ended and aborted its services), `stopped` is set and
 //!    nothing enters the queue again; what was in it is dropped. No timer callback ever runs
 //!    after its loop has ended, and none keeps the loop's state alive.
 
@@ -133,7 +136,9 @@ impl Timers {
         // Invariant 2: the refused callback is dropped and the driver woken, unlocked.
         drop(refused);
         if start {
-            drop(tokio::spawn(drive(self.clone())));
+            // A loop service, so it runs with its loop on any runtime (`run_embedded`'s too)
+            // and ends with the loop.
+            taskloop_core::spawn_loop_service(drive(self.clone()));
         }
         if let Some(waker) = wake {
             waker.wake();

@@ -34,6 +34,14 @@ fn handles_errors_and_builders_are_send_and_sync() {
     send_sync::<ReturnWhen>();
     send_sync_unpin::<YieldNow>();
     send_sync_unpin::<GroupJoin<'static>>();
+    // Issue 16: the loop handle is shared between threads; a thread's future moves to it.
+    send_sync_unpin::<taskloop::LoopHandle>();
+    send_sync_unpin::<taskloop::ConcurrentFuture<u32>>();
+    send_sync::<taskloop::Runner>();
+    fn clone<T: Clone>() {}
+    clone::<taskloop::LoopHandle>();
+    // `run_embedded`'s future can be spawned on any tokio runtime (it is `Send + 'static`).
+    send(&taskloop::run_embedded(async { anyhow::Ok(()) }));
 }
 
 #[test]

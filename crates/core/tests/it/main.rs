@@ -9,6 +9,7 @@ mod auto_traits;
 mod callbacks;
 mod cancel;
 mod eager;
+mod embed;
 mod faults;
 mod foreign;
 mod gather;
