@@ -28,16 +28,19 @@ behaviour (README, "Differences from asyncio") or a later CPython's:
   pass on: a `shield` whose inner task ended cancelled raises that task's message, and a
   cancelled `TaskGroup` cancels its children with the message that cancelled it (asyncio's
   `shield` and `TaskGroup._abort` pass none),
-- a cancelled `gather` reports the cancellation even if a child failed while it was being
-  cancelled (asyncio reports that failure; taskloop's documented choice),
+- a cancelled `gather` reports the cancellation, with the message it passed on, even if a child
+  failed while it was being cancelled (asyncio reports that failure, or a message taken from
+  its last child; taskloop's documented choice),
 - `asyncio.run` stops right after main's done callbacks have run (the steps and callbacks
   queued before main ended run first; taskloop's documented choice, as tokio has no loop
   iterations): asyncio finishes the loop iteration its stop callback runs in, which may also
   run steps queued just after main ended; here those are kept for the leftover cancellation
-  (`Task._Future__schedule_callbacks` queues the stop, `ReadyQueue` holds them back), and
+  (`Task._Future__schedule_callbacks` queues the stop, `ReadyQueue` holds them back),
+- a task created while `run` cancels the leftovers is cancelled too (asyncio leaves it
+  pending), and
 - on CPython before 3.13, `uncancel()` reaching 0 also withdraws an undelivered request
   (3.13's behaviour); before 3.12, `wait_for` is 3.12's (`async with timeout(t): return await
-  fut`).
+  fut`), and a `gather` of tasks all done is done at once (3.12's).
 """
 
 import asyncio
@@ -61,7 +64,7 @@ def describe():
         notes.append("wait_for emulates 3.12 (async with timeout)")
     if PY < (3, 13):
         notes.append("Task.uncancel emulates 3.13 (reaching 0 withdraws the request)")
-        notes.append("not emulated: other 3.12/3.13 changes (gather of finished tasks); ~1% of programs trace differently than on 3.13")
+        notes.append("gather of finished tasks emulates 3.12 (done at once)")
     version = ".".join(map(str, sys.version_info[:3]))
     return {"interpreter": f"CPython {version}", "notes": notes}
 
@@ -223,6 +226,16 @@ async def shield(task):
 async def gather(tasks, settled):
     """`asyncio.gather`, reporting its cancellation (with the first message passed to it) when
     a child failed after the gather was cancelled, as taskloop documents."""
+    if PY < (3, 12) and tasks and all(t.done() for t in tasks):
+        # 3.12+ runs the done callbacks of children already done inside `gather()`, so a gather
+        # of finished tasks is done before it is awaited and does not suspend.
+        results = []
+        for t in tasks:
+            error = t._make_cancelled_error() if t.cancelled() else t.exception()
+            if error is not None and not settled:
+                raise error
+            results.append(t.result() if error is None else error)
+        return results
     outer = asyncio.gather(*tasks, return_exceptions=settled)
     messages = []
     cancel = outer.cancel
@@ -236,9 +249,14 @@ async def gather(tasks, settled):
     outer.cancel = cancel_and_note
     try:
         return await outer
-    except asyncio.CancelledError:
-        raise
     except Exception:
+        if messages:
+            raise asyncio.CancelledError(*([messages[0]] if messages[0] is not None else [])) from None
+        raise
+    except asyncio.CancelledError:
+        # CPython builds this error from the *last* child's `_make_cancelled_error()` (3.13's
+        # `_done_callback`), so its message is that child's, or none; taskloop reports the
+        # message of the cancellation the gather passed on.
         if messages:
             raise asyncio.CancelledError(*([messages[0]] if messages[0] is not None else [])) from None
         raise
@@ -535,6 +553,12 @@ def run_once(program, alternate):
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        # A task created while `run` shuts down is cancelled too (taskloop's documented choice;
+        # asyncio leaves it pending).
+        while late := sorted(asyncio.all_tasks(loop), key=lambda t: getattr(t, "index", -1)):
+            for task in late:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*late, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(loop.shutdown_default_executor())
     except Deadlock as e:

@@ -176,6 +176,9 @@ impl Args {
     }
 }
 
+/// How many programs `cargo xtask test` runs through the differential test (seed 1).
+const DIFFTEST_SAMPLE: usize = 500;
+
 /// `cargo xtask test`: every check CI runs, in order, each timed.
 fn test(with_examples: bool) -> Result<()> {
     let mut steps = Steps::default();
@@ -187,6 +190,9 @@ fn test(with_examples: bool) -> Result<()> {
         steps.run("features", features)?;
         steps
             .run("docs", || Cmd::cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run())?;
+        // A fixed sample of the differential test against asyncio: any divergence fails.
+        steps
+            .run("difftest", || difftest::run(&difftest::Options { seed: 1, count: DIFFTEST_SAMPLE, strict: true }))?;
         if with_examples {
             steps.run("examples", || examples::run(false))?;
         } else {

@@ -79,9 +79,9 @@ where
         // As asyncio's `wait`, which always awaits a future of its own that a done callback of
         // the tasks completes: it resumes two loop iterations after what it waits for
         // happened (the callback runs, then the wake-up), and at least that late when that
-        // happened before the call. Here a finishing task (or the deadline) wakes it directly,
-        // so it yields once more after waiting, twice after not waiting; each poll is where a
-        // cancellation is delivered.
+        // happened before the call. Here a finishing task wakes it directly, so it yields once
+        // more after waiting, twice after not waiting; each poll is where a cancellation is
+        // delivered.
         let mut wait_more = !already && !waiting.is_empty();
         let mut suspended = false;
         let mut hops: Option<u8> = None;
@@ -98,7 +98,10 @@ where
                 }
             }
             if wait_more && let Some(Poll::Ready(())) = deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                // The deadline's timer wakes this task where asyncio's timer callback would
+                // queue its wake-up, as a `sleep` does: no hop to add.
                 wait_more = false;
+                hops = Some(0);
             }
             if wait_more {
                 suspended = true;

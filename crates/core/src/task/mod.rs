@@ -512,11 +512,12 @@ impl Header {
     }
 
     /// A request was counted for forwarding, and what the task awaits has already finished:
-    /// the request waits for the task's next poll, as any other (asyncio's `_must_cancel`).
-    /// Returns the task's waker, to wake after unlocking.
+    /// the request waits for the task's next poll (asyncio's `_must_cancel`, set when
+    /// `_fut_waiter.cancel()` refuses): not handed, so a later request still replaces its
+    /// message. Returns the task's waker, to wake after unlocking.
     pub(crate) fn transition_to_forward_refused(&self, message: Option<Arc<str>>) -> Option<Waker> {
         let mut st = lock(&self.state);
-        if !st.cancel.pend(message, false) {
+        if !st.cancel.pend(message, true) {
             return None;
         }
         self.set_flags(CANCEL_PENDING, 0);
