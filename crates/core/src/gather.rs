@@ -14,13 +14,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::stream::{FusedStream, FuturesUnordered, Stream, StreamExt};
 use taskloop_cancel::{Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::sync::lock;
+use crate::sync::{Mutex, lock};
 use crate::task::{Task, TaskRef};
 use crate::wait::Done;
 

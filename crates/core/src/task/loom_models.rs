@@ -189,11 +189,11 @@ fn end_poll_at_foreign_await(loop_: &LoopShared, shared: &Shared<u32>, endable: 
         return false;
     }
     match shared.header.transition_to_suspended_with_request(true) {
-        Some(cancelled) => {
+        super::Suspended::End(cancelled) => {
             complete(loop_, shared, Err(TaskError::Cancelled(cancelled)));
             true
         }
-        None => false,
+        super::Suspended::Kept | super::Suspended::Forward(..) => false,
     }
 }
 
@@ -240,7 +240,7 @@ fn loom_uncancel_racing_the_suspension_after_a_self_cancel_withdraws_it_or_comes
         let withdrawer = thread::spawn(move || other.header.uncancel());
         // The poll ends suspended: a pending request is handed to the await.
         if shared.header.is_cancel_pending() {
-            assert!(shared.header.transition_to_suspended_with_request(false).is_none());
+            assert!(matches!(shared.header.transition_to_suspended_with_request(false), super::Suspended::Kept));
         }
         assert_eq!(withdrawer.join().unwrap(), 0);
         // The next poll, with no cancellation point in the body.
@@ -304,4 +304,31 @@ fn loom_a_request_is_armed_only_after_the_points_that_asked_for_it_were_woken() 
         SEEN.saw(armed);
     });
     assert!(SEEN.all_seen());
+}
+
+#[test]
+fn loom_a_forwarded_cancel_racing_the_awaited_task_completing_is_never_lost() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        // The awaiting task, suspended awaiting `awaited` (invariant 8: its forward target).
+        let (loop_, awaiter, _waker) = suspended_task();
+        let awaited = Arc::new(Shared::<u32>::new(loop_.clone(), None, 0));
+        super::CancelScope::forward_to(&*awaiter, awaited.clone());
+        let other = awaiter.clone();
+        let canceller = thread::spawn(move || other.header.cancel(Some("m".into())));
+        thread::yield_now();
+        complete(&loop_, &awaited, Ok(7));
+        assert!(canceller.join().unwrap(), "the awaiter was suspended, so the request is accepted");
+        let forwarded = awaited.header.is_cancelled();
+        // Either the awaited task took the request (and ended cancelled with it), or it had
+        // finished and the request waits for the awaiter's next poll: never both, never neither.
+        assert_eq!(forwarded, !awaiter.header.is_cancel_pending(), "forwarded {forwarded}");
+        assert_eq!(awaiter.header.cancelling(), 1, "counted once either way");
+        if forwarded {
+            let outcome = awaited.header.outcome(true).unwrap();
+            assert_eq!(outcome.unwrap_err().cancel_message(), Some("m"));
+        }
+        SEEN.saw(forwarded);
+    });
+    assert!(SEEN.all_seen(), "both orders of the race ran");
 }
