@@ -127,6 +127,12 @@
 //! - **Offload** (blocking and CPU work) — [`to_thread`], [`run_in_executor`], [`ThreadPool`],
 //!   [`ThreadPoolBuilder`], [`CpuPool`], [`Executor`], [`set_default_executor`],
 //!   [`Builder::default_executor`], [`Builder::shutdown_timeout`].
+//! - **Queues and synchronization** ([`sync`]) — asyncio's [`Queue`](sync::Queue),
+//!   [`LifoQueue`](sync::LifoQueue), [`PriorityQueue`](sync::PriorityQueue),
+//!   [`Event`](sync::Event), [`Lock`](sync::Lock), [`Semaphore`](sync::Semaphore),
+//!   [`BoundedSemaphore`](sync::BoundedSemaphore), [`Condition`](sync::Condition) and
+//!   [`Barrier`](sync::Barrier); every wait is a cancellation point that loses nothing when
+//!   cancelled and passes a wake-up on to the next waiter.
 //! - **Attributes** — [`#[taskloop::main]`](macro@main) runs an `async fn main` as the main
 //!   task; [`#[taskloop::test]`](macro@test) does the same for a test, and fails it if a task
 //!   failed and nobody retrieved the failure.
@@ -138,6 +144,7 @@
 //! | feature | brings |
 //! |---|---|
 //! | `timing` | delays, timers, `wait_for`, `timeout`, `FollowUp` (`taskloop-timing`) |
+//! | `sync` | `taskloop::sync`: queues, locks, events, semaphores, conditions, barriers (`taskloop-sync`) |
 //! | `offload` | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
 //! | `cpu-pool` | `CpuPool`, the rayon pool (implies `offload`) |
 //! | `macros` | `#[taskloop::main]`, `#[taskloop::test]` |
@@ -175,6 +182,13 @@ pub use taskloop_core::{Executor, Job, JobId, Refused, set_default_executor};
 pub use taskloop_timing::{
     Delay, FollowUp, Instant, Timeout, TimerHandle, call_at, call_later, delay, timeout, timeout_at, wait_for,
 };
+
+/// asyncio's queues and synchronization primitives, every wait a cancellation point (feature
+/// `sync`, on by default): the `taskloop-sync` crate.
+#[cfg(feature = "sync")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
+#[doc(inline)]
+pub use taskloop_sync as sync;
 
 #[cfg(feature = "offload")]
 #[cfg_attr(docsrs, doc(cfg(feature = "offload")))]
