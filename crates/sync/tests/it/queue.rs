@@ -159,13 +159,13 @@ on_both_flavours! {
         let q = Queue::new(1);
         let tg = TaskGroup::new();
         let (qp, qc) = (q.clone(), q.clone());
-        let _ = tg.create_task(async move {
+        let _task = tg.create_task(async move {
             for i in 0..5 {
                 qp.put(i).await?;
             }
             anyhow::Ok(())
         });
-        let _ = tg.create_task(async move {
+        let _task = tg.create_task(async move {
             for _ in 0..5 {
                 qc.get().await?;
             }
@@ -176,7 +176,7 @@ on_both_flavours! {
         let q = Queue::new(2);
         let tg = TaskGroup::new();
         let getter = q.clone();
-        let _ = tg.create_task(async move {
+        let _task = tg.create_task(async move {
             yield_now().await?;
             let n = getter.qsize();
             for _ in 0..n {
@@ -186,7 +186,7 @@ on_both_flavours! {
         });
         for i in 0..4 {
             let q = q.clone();
-            let _ = tg.create_task(async move { anyhow::Ok(q.put(i).await?) });
+            let _task = tg.create_task(async move { anyhow::Ok(q.put(i).await?) });
         }
         // On the multi-thread loop the getter may run before every putter; then the last
         // two stay blocked, as they would in asyncio with another schedule.

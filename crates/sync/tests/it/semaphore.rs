@@ -205,7 +205,7 @@ on_both_flavours! {
         let tg = TaskGroup::new();
         for (i, tag) in ["c1", "c2", "c3"].into_iter().enumerate() {
             let (task_sem, task_log) = (sem.clone(), log.clone());
-            let _ = tg.create_task(async move {
+            let _task = tg.create_task(async move {
                 let (sem, log) = (task_sem, task_log);
                 for round in 1..=2 {
                     let _permit = sem.acquire().await?;
