@@ -452,8 +452,18 @@ queue_type! {
     /// A pool of workers, and `join` to wait until every item has been processed:
     ///
     /// ```
-    /// use taskloop::sync::Queue;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
     /// use taskloop::create_task;
+    /// use taskloop::sync::Queue;
+    ///
+    /// async fn worker(queue: Queue<u64>, total: Arc<AtomicU64>) -> anyhow::Result<()> {
+    ///     loop {
+    ///         let job = queue.get().await?;
+    ///         total.fetch_add(job, Ordering::SeqCst);
+    ///         queue.task_done()?;
+    ///     }
+    /// }
     ///
     /// # fn main() -> Result<(), taskloop::TaskError> {
     /// taskloop::run(async {
@@ -461,26 +471,13 @@ queue_type! {
     ///     for job in 1..=10 {
     ///         queue.put_nowait(job)?;
     ///     }
-    ///     let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    ///     let workers: Vec<_> = (0..3)
-    ///         .map(|_| {
-    ///             let (queue, total) = (queue.clone(), total.clone());
-    ///             create_task(async move {
-    ///                 loop {
-    ///                     let job = queue.get().await?;
-    ///                     total.fetch_add(job, std::sync::atomic::Ordering::SeqCst);
-    ///                     queue.task_done()?;
-    ///                 }
-    ///                 #[allow(unreachable_code)]
-    ///                 anyhow::Ok(())
-    ///             })
-    ///         })
-    ///         .collect();
+    ///     let total = Arc::new(AtomicU64::new(0));
+    ///     let workers: Vec<_> = (0..3).map(|_| create_task(worker(queue.clone(), total.clone()))).collect();
     ///     queue.join().await?; // every item taken and marked done
     ///     for worker in &workers {
     ///         worker.cancel();
     ///     }
-    ///     assert_eq!(total.load(std::sync::atomic::Ordering::SeqCst), 55);
+    ///     assert_eq!(total.load(Ordering::SeqCst), 55);
     ///     anyhow::Ok(())
     /// })
     /// # }

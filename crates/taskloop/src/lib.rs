@@ -110,6 +110,47 @@
 //! # }
 //! ```
 //!
+//! # Queues and synchronization
+//!
+//! [`sync`] has asyncio's `Queue` (with `LifoQueue`, `PriorityQueue`), `Event`, `Lock`,
+//! `Semaphore`, `BoundedSemaphore`, `Condition` and `Barrier` (feature `sync`, on by
+//! default). Every wait is a cancellation point that loses nothing when cancelled — no item
+//! taken, no permit or lock kept — and a waiter woken and then cancelled passes the wake-up on
+//! to the next, as asyncio's do. A worker pool, as in asyncio:
+//!
+//! ```
+//! use taskloop::prelude::*;
+//! use taskloop::sync::{Queue, Semaphore};
+//!
+//! async fn worker(jobs: Queue<u32>, limit: Semaphore) -> anyhow::Result<()> {
+//!     loop {
+//!         let _job = jobs.get().await?; // the pool is cancelled here at the end
+//!         let _permit = limit.acquire().await?;
+//!         yield_now().await?; // the work
+//!         jobs.task_done()?;
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), taskloop::TaskError> {
+//! taskloop::run(async {
+//!     let jobs = Queue::new(0);
+//!     let limit = Semaphore::new(2); // at most two jobs at a time
+//!     for job in 0..6 {
+//!         jobs.put_nowait(job)?;
+//!     }
+//!     let workers: Vec<_> = (0..3).map(|_| create_task(worker(jobs.clone(), limit.clone()))).collect();
+//!     jobs.join().await?; // every job taken and marked done
+//!     for worker in &workers {
+//!         worker.cancel();
+//!     }
+//!     for worker in workers {
+//!         assert!(worker.await.unwrap_err().is_cancelled());
+//!     }
+//!     anyhow::Ok(())
+//! })
+//! # }
+//! ```
+//!
 //! # Where things are
 //!
 //! - **Tasks** — [`create_task`], [`create_eager_task`], [`TaskBuilder`], [`dump`], [`Task`], [`TaskRef`], [`current_task`],
