@@ -741,7 +741,7 @@ on_both_flavours! {
     fn a_dropped_get_that_was_woken_passes_the_item_on() {
         let q = Queue::new(0);
         let mut first = q.get();
-        assert!(futures::poll!(&mut first).is_pending());
+        assert!(crate::support::poll_once(&mut first).await.is_pending());
         let second = create_task({
             let q = q.clone();
             async move { anyhow::Ok(q.get().await?) }

@@ -318,7 +318,7 @@ on_both_flavours! {
         let sem = Semaphore::new(0);
         let log = Log::default();
         let mut first = sem.acquire();
-        assert!(futures::poll!(&mut first).is_pending());
+        assert!(crate::support::poll_once(&mut first).await.is_pending());
         let second = take(&sem, &log, "second");
         until("second waits", || waiting(&sem, 2)).await;
         sem.release(); // hands the permit to `first`

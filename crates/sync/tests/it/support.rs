@@ -28,3 +28,8 @@ where
 {
     within(taskloop_test_support::WATCHDOG_SECS, move || paused(body).expect("main"));
 }
+
+/// Polls `fut` once, with the calling task's waker (what `futures::poll!` does).
+pub(crate) async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
