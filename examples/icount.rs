@@ -17,6 +17,12 @@ const PAIRS: &[(&str, &str)] = &[
     ("fanout", "taskloop"),
     ("fanout", "taskloop_eager"),
     ("fanout", "tokio"),
+    ("queue_put_get", "taskloop"),
+    ("queue_put_get", "tokio"),
+    ("queue_handoff", "taskloop"),
+    ("queue_handoff", "tokio"),
+    ("semaphore", "taskloop"),
+    ("semaphore", "tokio"),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -156,6 +162,63 @@ fn main() -> anyhow::Result<()> {
             let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
             for t in tasks {
                 t.await.expect("task");
+            }
+        }),
+        ("queue_put_get", "taskloop") => taskloop(async move {
+            let q = taskloop::sync::Queue::new(1024);
+            for i in 0..n {
+                q.put(i).await?;
+                q.get().await?;
+            }
+            anyhow::Ok(())
+        }),
+        ("queue_put_get", "tokio") => tokio_main(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+            for i in 0..n {
+                tx.send(i).await.expect("receiver alive");
+                rx.recv().await.expect("sender alive");
+            }
+        }),
+        ("queue_handoff", "taskloop") => taskloop(async move {
+            let q = taskloop::sync::Queue::new(1);
+            let consumer = taskloop::create_task({
+                let q = q.clone();
+                async move {
+                    for _ in 0..n {
+                        q.get().await?;
+                    }
+                    anyhow::Ok(())
+                }
+            });
+            for i in 0..n {
+                q.put(i).await?;
+            }
+            consumer.await?;
+            anyhow::Ok(())
+        }),
+        ("queue_handoff", "tokio") => tokio_main(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+            let consumer = tokio::spawn(async move {
+                for _ in 0..n {
+                    rx.recv().await.expect("sender alive");
+                }
+            });
+            for i in 0..n {
+                tx.send(i).await.expect("receiver alive");
+            }
+            consumer.await.expect("consumer");
+        }),
+        ("semaphore", "taskloop") => taskloop(async move {
+            let sem = taskloop::sync::Semaphore::new(1);
+            for _ in 0..n {
+                drop(sem.acquire().await?);
+            }
+            anyhow::Ok(())
+        }),
+        ("semaphore", "tokio") => tokio_main(async move {
+            let sem = tokio::sync::Semaphore::new(1);
+            for _ in 0..n {
+                drop(sem.acquire().await.expect("open"));
             }
         }),
         _ => anyhow::bail!("unknown pair {workload} {imp}; see icount --list"),

@@ -12,6 +12,10 @@ reports nanoseconds per operation, the same operation as the Rust bench counts:
   done_callbacks     one done callback per task, 100,000 tasks              per task
   gather             gather 10,000 tasks that return a number               per gather
   to_thread          one to_thread round trip                               per call
+  queue_put_get      one task: await q.put(i); await q.get() (Queue(1024))  per put + get
+  queue_handoff      producer -> consumer task over Queue(1): every item    per item
+                     wakes the other side
+  semaphore          one task: async with sem (Semaphore(1))                per acquire + release
   memory             resident bytes per idle task, 100,000 tasks asleep    bytes per task
 
 Timings are the median of several runs (one with --quick), each on a fresh event loop;
@@ -157,6 +161,39 @@ async def to_thread(n):
     return n, time.perf_counter_ns() - start
 
 
+async def queue_put_get(n):
+    q = asyncio.Queue(1024)
+    start = time.perf_counter_ns()
+    for i in range(n):
+        await q.put(i)
+        assert await q.get() == i
+    return n, time.perf_counter_ns() - start
+
+
+async def queue_handoff(n):
+    q = asyncio.Queue(1)
+
+    async def consumer():
+        for i in range(n):
+            assert await q.get() == i
+
+    start = time.perf_counter_ns()
+    task = asyncio.create_task(consumer())
+    for i in range(n):
+        await q.put(i)
+    await task
+    return n, time.perf_counter_ns() - start
+
+
+async def semaphore(n):
+    sem = asyncio.Semaphore(1)
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        async with sem:
+            pass
+    return n, time.perf_counter_ns() - start
+
+
 # (name, function, n, n with --quick)
 WORKLOADS = [
     ("spawn_await", spawn_await, 20_000, 5_000),
@@ -166,6 +203,9 @@ WORKLOADS = [
     ("done_callbacks", done_callbacks, BATCH, BATCH),
     ("gather", gather, 5, 2),
     ("to_thread", to_thread, 2_000, 500),
+    ("queue_put_get", queue_put_get, 200_000, 50_000),
+    ("queue_handoff", queue_handoff, 100_000, 20_000),
+    ("semaphore", semaphore, 200_000, 50_000),
 ]
 
 

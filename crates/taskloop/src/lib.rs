@@ -110,6 +110,47 @@
 //! # }
 //! ```
 //!
+//! # Queues and synchronization
+//!
+//! [`sync`] has asyncio's `Queue` (with `LifoQueue`, `PriorityQueue`), `Event`, `Lock`,
+//! `Semaphore`, `BoundedSemaphore`, `Condition` and `Barrier` (feature `sync`, on by
+//! default). Every wait is a cancellation point that loses nothing when cancelled — no item
+//! taken, no permit or lock kept — and a waiter woken and then cancelled passes the wake-up on
+//! to the next, as asyncio's do. A worker pool, as in asyncio:
+//!
+//! ```
+//! use taskloop::prelude::*;
+//! use taskloop::sync::{Queue, Semaphore};
+//!
+//! async fn worker(jobs: Queue<u32>, limit: Semaphore) -> anyhow::Result<()> {
+//!     loop {
+//!         let _job = jobs.get().await?; // the pool is cancelled here at the end
+//!         let _permit = limit.acquire().await?;
+//!         yield_now().await?; // the work
+//!         jobs.task_done()?;
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), taskloop::TaskError> {
+//! taskloop::run(async {
+//!     let jobs = Queue::new(0);
+//!     let limit = Semaphore::new(2); // at most two jobs at a time
+//!     for job in 0..6 {
+//!         jobs.put_nowait(job)?;
+//!     }
+//!     let workers: Vec<_> = (0..3).map(|_| create_task(worker(jobs.clone(), limit.clone()))).collect();
+//!     jobs.join().await?; // every job taken and marked done
+//!     for worker in &workers {
+//!         worker.cancel();
+//!     }
+//!     for worker in workers {
+//!         assert!(worker.await.unwrap_err().is_cancelled());
+//!     }
+//!     anyhow::Ok(())
+//! })
+//! # }
+//! ```
+//!
 //! # Where things are
 //!
 //! - **Tasks** — [`create_task`], [`create_eager_task`], [`TaskBuilder`], [`dump`], [`Task`], [`TaskRef`], [`current_task`],
@@ -131,6 +172,12 @@
 //! - **Offload** (blocking and CPU work) — [`to_thread`], [`run_in_executor`], [`ThreadPool`],
 //!   [`ThreadPoolBuilder`], [`CpuPool`], [`Executor`], [`set_default_executor`],
 //!   [`Builder::default_executor`], [`Builder::shutdown_timeout`].
+//! - **Queues and synchronization** ([`sync`]) — asyncio's [`Queue`](sync::Queue),
+//!   [`LifoQueue`](sync::LifoQueue), [`PriorityQueue`](sync::PriorityQueue),
+//!   [`Event`](sync::Event), [`Lock`](sync::Lock), [`Semaphore`](sync::Semaphore),
+//!   [`BoundedSemaphore`](sync::BoundedSemaphore), [`Condition`](sync::Condition) and
+//!   [`Barrier`](sync::Barrier); every wait is a cancellation point that loses nothing when
+//!   cancelled and passes a wake-up on to the next waiter.
 //! - **Attributes** — [`#[taskloop::main]`](macro@main) runs an `async fn main` as the main
 //!   task; [`#[taskloop::test]`](macro@test) does the same for a test, and fails it if a task
 //!   failed and nobody retrieved the failure.
@@ -142,6 +189,7 @@
 //! | feature | brings |
 //! |---|---|
 //! | `timing` | delays, timers, `wait_for`, `timeout`, `FollowUp` (`taskloop-timing`) |
+//! | `sync` | `taskloop::sync`: queues, locks, events, semaphores, conditions, barriers (`taskloop-sync`) |
 //! | `offload` | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
 //! | `cpu-pool` | `CpuPool`, the rayon pool (implies `offload`) |
 //! | `macros` | `#[taskloop::main]`, `#[taskloop::test]` |
@@ -182,6 +230,13 @@ pub use taskloop_core::{Executor, Job, JobId, Refused, set_default_executor};
 pub use taskloop_timing::{
     Delay, FollowUp, Instant, Timeout, TimerHandle, call_at, call_later, delay, timeout, timeout_at, wait_for,
 };
+
+/// asyncio's queues and synchronization primitives, every wait a cancellation point (feature
+/// `sync`, on by default): the `taskloop-sync` crate.
+#[cfg(feature = "sync")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
+#[doc(inline)]
+pub use taskloop_sync as sync;
 
 #[cfg(feature = "offload")]
 #[cfg_attr(docsrs, doc(cfg(feature = "offload")))]
