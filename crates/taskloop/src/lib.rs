@@ -119,7 +119,7 @@
 //! - **The loop** — [`run`], [`Runtime`], [`Builder`], [`sleep`], [`yield_now`],
 //!   [`call_soon`], [`set_exception_handler`].
 //! - **Waiting for many** — [`wait`], [`ReturnWhen`], [`gather`], [`gather_settled`],
-//!   [`as_completed`], [`TaskGroup`].
+//!   [`as_completed`], [`TaskGroup`], [`task_group`], [`TaskGroupError`].
 //! - **Done callbacks** — [`Task::add_done_callback`], [`CallbackId`], [`ProgressTracker`].
 //! - **Time** — [`delay`], [`call_later`], [`call_at`], [`TimerHandle`], [`wait_for`],
 //!   [`timeout`], [`timeout_at`], [`Instant`], and follow-up tasks with [`FollowUp`]
@@ -160,7 +160,8 @@ pub use taskloop_core::{
 
 #[doc(inline)]
 pub use taskloop_core::{
-    AsCompleted, Gather, GatherSettled, GroupJoin, TaskGroup, as_completed, gather, gather_settled,
+    AsCompleted, Gather, GatherSettled, GroupJoin, TaskGroup, TaskGroupError, as_completed, gather, gather_settled,
+    task_group,
 };
 
 #[doc(inline)]
@@ -221,5 +222,5 @@ pub mod prelude {
         shield, sleep, wait, yield_now,
     };
     #[doc(no_inline)]
-    pub use crate::{TaskGroup, as_completed, gather, gather_settled};
+    pub use crate::{TaskGroup, TaskGroupError, as_completed, gather, gather_settled, task_group};
 }

@@ -32,16 +32,15 @@
 //! A body that completes in the same poll in which the deadline is found to have passed
 //! keeps its value: completion wins over a deadline that has not yet been acted on.
 
-use std::any::Any;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
+use taskloop_cancel::BlockScope;
 use taskloop_core::{TaskError, TaskRef, current_task};
 use tokio::time::{Instant, Sleep};
 
@@ -334,11 +333,11 @@ where
             // deadline's cancellation; a wrapper outside this `Timeout` (a `shield`, a
             // `cancellable`) never sees that request, so it cannot take it first.
             State::Expiring { scope, .. } => {
-                let armed = scope.deadline_pending();
+                let armed = scope.is_pending();
                 let polled = scope.poll_within(|| body.poll(cx));
                 if polled.is_pending()
                     && armed
-                    && let Some(cancelled) = scope.take_deadline()
+                    && let Some(cancelled) = scope.take_own()
                 {
                     // No cancellation point in the block took the deadline's request during a
                     // whole poll: the block awaits foreign futures only, and ends there.
@@ -394,104 +393,9 @@ fn expire(state: &mut State) {
     if let State::Entered { task, cancelling, .. } = std::mem::replace(state, State::Exited) {
         // Our own task is running (it is polling us), so the request is always accepted.
         let _accepted = task.cancel();
-        let taken = taskloop_cancel::with_current_scope(|scope| scope.and_then(|s| s.take_request()));
-        let scope = Arc::new(BlockScope { deadline: Mutex::new(taken), enclosing: Mutex::new(None) });
+        let scope = BlockScope::take_from_current();
         *state = State::Expiring { task, cancelling, scope };
     }
-}
-
-/// The cancel scope an expired block runs under: it delivers the deadline's cancellation once,
-/// and otherwise passes requests through from the scope around the `Timeout` (unless a
-/// `shield` there masks them), so nested timeouts chain and outer cancellations still arrive.
-pub(crate) struct BlockScope {
-    /// The deadline's cancellation, until a cancellation point in the block takes it.
-    deadline: Mutex<Option<Cancelled>>,
-    /// The scope around the `Timeout` for the current poll, and whether it was masked.
-    enclosing: Mutex<Option<(Arc<dyn CancelScope>, bool)>>,
-}
-
-impl BlockScope {
-    /// Polls the block with this scope installed, and the scope around it restored after.
-    fn poll_within<R>(self: &Arc<Self>, poll: impl FnOnce() -> R) -> R {
-        let enclosing = taskloop_cancel::with_current_scope(|s| s.cloned());
-        *lock(&self.enclosing) = enclosing.map(|s| (s, taskloop_cancel::is_masked()));
-        let mut slot = ScopeSlot::new(self.clone());
-        taskloop_cancel::swap(&mut slot);
-        // Restore the enclosing scope even if the block panics (the task's harness catches it).
-        struct Restore<'a>(&'a mut ScopeSlot);
-        impl Drop for Restore<'_> {
-            fn drop(&mut self) {
-                taskloop_cancel::swap(self.0);
-            }
-        }
-        let _restore = Restore(&mut slot);
-        poll()
-    }
-
-    fn enclosing(&self) -> Option<Arc<dyn CancelScope>> {
-        lock(&self.enclosing).as_ref().map(|(s, _)| s.clone())
-    }
-
-    /// Whether the deadline's cancellation still waits for a cancellation point.
-    fn deadline_pending(&self) -> bool {
-        lock(&self.deadline).is_some()
-    }
-
-    /// Takes the deadline's cancellation, if no cancellation point did.
-    fn take_deadline(&self) -> Option<Cancelled> {
-        lock(&self.deadline).take()
-    }
-}
-
-impl fmt::Debug for BlockScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlockScope").field("deadline_pending", &lock(&self.deadline).is_some()).finish()
-    }
-}
-
-impl CancelScope for BlockScope {
-    fn take_cancel(&self) -> Option<Cancelled> {
-        if let Some(cancelled) = self.take_deadline() {
-            return Some(cancelled);
-        }
-        let enclosing = lock(&self.enclosing).clone();
-        match enclosing {
-            Some((scope, false)) => scope.take_cancel(),
-            _ => None,
-        }
-    }
-
-    /// A nested `Timeout` expiring takes its request back from the task, through this block.
-    fn take_request(&self) -> Option<Cancelled> {
-        self.enclosing()?.take_request()
-    }
-
-    /// The block still runs in the same task: `current_task()` inside it is that task.
-    fn owner(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
-        self.enclosing()?.owner()
-    }
-
-    fn waiting_on(&self, task_id: Option<u64>) {
-        if let Some(scope) = self.enclosing() {
-            scope.waiting_on(task_id);
-        }
-    }
-
-    /// The task keeps the wakers of the block's cancellation points: its `cancel()` (which
-    /// the deadline calls too) wakes them.
-    fn register_point(&self, waker: &std::task::Waker, key: Option<usize>) -> Option<usize> {
-        self.enclosing()?.register_point(waker, key)
-    }
-
-    fn forget_point(&self, key: usize) {
-        if let Some(scope) = self.enclosing() {
-            scope.forget_point(key);
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Step 3: the block ended with `result`; decides what the `Timeout` resolves to.

@@ -13,6 +13,7 @@ mod faults;
 mod foreign;
 mod gather;
 mod group;
+mod group_scope;
 mod interop;
 mod leaks;
 mod loop_run;
