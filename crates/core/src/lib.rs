@@ -46,6 +46,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod context;
+mod ctrl_c;
 mod dump;
 mod error;
 mod executor;
@@ -53,6 +54,7 @@ mod gather;
 mod group;
 mod group_error;
 mod group_scope;
+mod report;
 mod runtime;
 mod sync;
 mod task;

@@ -8,6 +8,8 @@ mod asyncio_order;
 mod auto_traits;
 mod callbacks;
 mod cancel;
+#[cfg(unix)]
+mod child;
 mod eager;
 mod faults;
 mod foreign;
