@@ -122,7 +122,7 @@
 //!   [`as_completed`], [`TaskGroup`], [`task_group`], [`TaskGroupError`].
 //! - **Done callbacks** — [`Task::add_done_callback`], [`CallbackId`], [`ProgressTracker`].
 //! - **Time** — [`delay`], [`call_later`], [`call_at`], [`TimerHandle`], [`wait_for`],
-//!   [`timeout`], [`timeout_at`], [`Instant`], and follow-up tasks with [`FollowUp`]
+//!   [`timeout`], [`timeout_at`], [`timeout_with`], [`TimeoutHandle`], [`Instant`], and follow-up tasks with [`FollowUp`]
 //!   (`then`, `and_then`).
 //! - **Offload** (blocking and CPU work) — [`to_thread`], [`run_in_executor`], [`ThreadPool`],
 //!   [`ThreadPoolBuilder`], [`CpuPool`], [`Executor`], [`set_default_executor`],
@@ -174,7 +174,8 @@ pub use taskloop_core::{Executor, Job, JobId, Refused, set_default_executor};
 #[cfg_attr(docsrs, doc(cfg(feature = "timing")))]
 #[doc(inline)]
 pub use taskloop_timing::{
-    Delay, FollowUp, Instant, Timeout, TimerHandle, call_at, call_later, delay, timeout, timeout_at, wait_for,
+    Delay, FollowUp, Instant, Timeout, TimeoutHandle, TimerHandle, call_at, call_later, delay, timeout, timeout_at,
+    timeout_with, wait_for,
 };
 
 #[cfg(feature = "offload")]
