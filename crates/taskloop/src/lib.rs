@@ -27,6 +27,40 @@
 //! # }
 //! ```
 //!
+//! # Writing task bodies
+//!
+//! A body returns `Result<T, E>` (`E: Into<anyhow::Error>`), usually `anyhow::Result<T>`, and
+//! `?` carries failures and cancellations out of it. A block ending in a plain `Ok(5)` gives
+//! the compiler no error type: rustc says `error[E0283]: type annotations needed … cannot
+//! infer type of the type parameter `E` declared on the function `create_task`` and suggests
+//! `create_task::<_, i32, E>(…)`, which is not valid code.
+//!
+//! ```compile_fail,E0283
+//! # taskloop::run(async {
+//! let task = taskloop::create_task(async { Ok(5) }); // error[E0283]: type annotations needed
+//! # anyhow::Ok(())
+//! # }).unwrap();
+//! ```
+//!
+//! Write `anyhow::Ok(5)` (or `Ok::<_, anyhow::Error>(5)`, or use an `async fn` returning
+//! `anyhow::Result<i32>`):
+//!
+//! ```
+//! # taskloop::run(async {
+//! let task = taskloop::create_task(async { anyhow::Ok(5) });
+//! assert_eq!(task.await?, 5);
+//! # anyhow::Ok(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Ctrl-C and unseen failures
+//!
+//! [`run`] handles Ctrl-C as `asyncio.run` does (feature `ctrl-c`, Unix): the first cancels
+//! the main task with the message `"interrupted"` and the loop shuts down cleanly; a second
+//! exits at once ([`Builder::handle_ctrl_c`]). A failure nobody retrieved is written to
+//! stderr (asyncio's "Task exception was never retrieved") unless a `tracing` subscriber is
+//! installed, which then receives it, with the rest of taskloop's logs.
+//!
 //! # Cancellation
 //!
 //! [`Task::cancel`] and [`Task::cancel_with`] ask a task to stop. The request is delivered
@@ -141,6 +175,7 @@
 //! | `offload` | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
 //! | `cpu-pool` | `CpuPool`, the rayon pool (implies `offload`) |
 //! | `macros` | `#[taskloop::main]`, `#[taskloop::test]` |
+//! | `ctrl-c` | Ctrl-C cancels [`run`]'s main task, as `asyncio.run` (Unix; `signal-hook`) |
 //! | `test-util` | tokio's paused clock: `Builder::start_paused`, `#[taskloop::test(start_paused = true)]` |
 //! | `indicatif` | `ProgressTracker::with_progress_bar` and the `indicatif` re-export |
 //!
