@@ -197,8 +197,9 @@ impl TaskGroup {
     ///     anyhow::Ok(())
     /// })
     /// # }
-    /// ``` While the
-    /// group is shutting down (a task failed, or a `join` was cancelled) the task is cancelled
+    /// ```
+    ///
+    /// While the group is shutting down (a task failed, or a `join` was cancelled) the task is cancelled
     /// before it starts, so its body never runs.
     ///
     /// # Panics
