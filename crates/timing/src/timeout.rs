@@ -69,7 +69,10 @@ use crate::timer::{deadline_after, sleep_target};
 /// `fut` is any future (or `IntoFuture`: a `Task`, `&Task`, `TaskRef`) resolving to
 /// `Result<T, E>` with `E: Into<anyhow::Error>`; an error is classified as a task body's
 /// error is (`TaskError::from_body_error`). The clock starts at the first poll. A duration
-/// too long for the clock (`Duration::MAX`) never expires.
+/// too long for the clock (`Duration::MAX`) never expires, and `None` (asyncio's
+/// `timeout(None)`) sets no deadline. To read or move the deadline from inside the block
+/// (`when`, `reschedule`, `expired`), use [`timeout_with`]; [`Timeout::handle`] gives the same
+/// handle outside.
 ///
 /// # Cancellation
 ///
@@ -228,7 +231,8 @@ where
 /// Cancelling the task that awaits `wait_for` cancels what it waits on, and `wait_for` then
 /// ends with what that ends with (a cancellation, unless it absorbed it). A task that is
 /// already done gives its outcome at once, even with `Duration::ZERO`. A duration too long
-/// for the clock (`Duration::MAX`) never expires.
+/// for the clock (`Duration::MAX`) never expires; `None` waits as long as it takes (asyncio's
+/// `wait_for(aw, None)`).
 ///
 /// It is [`timeout`]`(duration, fut_or_task)`, exactly as asyncio 3.12 implements it; a task
 /// is cancelled because awaiting a task passes the awaiting task's cancellation on to it.
