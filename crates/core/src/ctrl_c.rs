@@ -5,15 +5,16 @@
 //! raises `KeyboardInterrupt`; a second one raises at once. Here, with the `ctrl-c` feature
 //! (Unix):
 //!
-//! - One process-wide SIGINT watcher, installed by the first loop that wants it: a thread
-//!   reading `signal-hook`'s self-pipe, and a *conditional default* action that makes SIGINT
-//!   do what it did before (terminate the process) whenever `terminate` is set.
-//! - Every running loop that handles Ctrl-C is listed while it runs; `terminate` is set when
-//!   none is (so outside `run` Ctrl-C kills the process as usual), and once a Ctrl-C has been
+//! - Each running loop that handles Ctrl-C listens with tokio's signal driver (part of its I/O
+//!   driver: no thread of its own, so a current-thread program stays single-threaded, which
+//!   glibc's `malloc` has a faster path for) in a plain tokio task that
+//!   cancels the main task with the message `interrupted`; the loop then shuts down as for any
+//!   cancelled main (leftovers cancelled and awaited, the executor shut down) and `run`
+//!   returns `Err(TaskError::Cancelled)` with that message.
+//! - Once per process, `signal-hook`'s *conditional default* action makes SIGINT do what it
+//!   did before (terminate the process) whenever `terminate` is set: while no loop listens
+//!   (so outside `run` Ctrl-C kills the process as usual), and once a Ctrl-C has been
 //!   delivered (so the second one exits at once, without waiting for a stuck shutdown).
-//! - The watcher cancels each listed loop's main task with the message `interrupted`; the loop
-//!   then shuts down as for any cancelled main (leftovers cancelled and awaited, the executor
-//!   shut down) and `run` returns `Err(TaskError::Cancelled)` with that message.
 //!
 //! Signal handlers cannot be removed once installed (tokio's cannot either); the conditional
 //! default is what keeps Ctrl-C working outside a loop.
@@ -70,82 +71,41 @@ pub(crate) fn outcome<T>(listener: Option<&Listener>, outcome: Result<T, TaskErr
 
 #[cfg(all(unix, feature = "ctrl-c"))]
 mod watcher {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
 
     use signal_hook::consts::SIGINT;
-    use slab::Slab;
+    use tokio::signal::unix::{SignalKind, signal};
 
     use super::{CtrlCConfig, INTERRUPTED};
     use crate::task::TaskRef;
 
-    /// The process-wide watcher.
-    struct Watcher {
-        /// SIGINT does its default action (terminates) while this is set.
-        terminate: Arc<AtomicBool>,
-        /// The running loops that handle Ctrl-C: their main tasks, and whether a Ctrl-C
-        /// reached each.
-        loops: Mutex<Slab<(TaskRef, Arc<AtomicBool>)>>,
-    }
+    /// SIGINT does its default action (terminates) while this is set; `None` if the fallback
+    /// could not be registered (the loop then runs without Ctrl-C handling).
+    static TERMINATE: OnceLock<Option<Arc<AtomicBool>>> = OnceLock::new();
+    /// How many running loops listen.
+    static LISTENING: AtomicUsize = AtomicUsize::new(0);
 
-    type Loops = Slab<(TaskRef, Arc<AtomicBool>)>;
-
-    fn lock(loops: &Mutex<Loops>) -> MutexGuard<'_, Loops> {
-        // Nothing of the user's runs under this lock.
-        loops.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    static WATCHER: OnceLock<Option<Watcher>> = OnceLock::new();
-
-    /// Installs the watcher once per process; `None` if the signal could not be hooked (the
-    /// loop then runs without Ctrl-C handling, as it would without the feature).
-    fn watcher() -> Option<&'static Watcher> {
-        WATCHER
-            .get_or_init(|| match install() {
-                Ok(watcher) => Some(watcher),
-                Err(error) => {
-                    tracing::warn!(target: "taskloop", "Ctrl-C will not cancel the main task: {error}");
-                    None
+    fn terminate() -> Option<&'static Arc<AtomicBool>> {
+        TERMINATE
+            .get_or_init(|| {
+                let terminate = Arc::new(AtomicBool::new(true));
+                match signal_hook::flag::register_conditional_default(SIGINT, terminate.clone()) {
+                    Ok(_) => Some(terminate),
+                    Err(error) => {
+                        tracing::warn!(target: "taskloop", "Ctrl-C will not cancel the main task: {error}");
+                        None
+                    }
                 }
             })
             .as_ref()
     }
 
-    fn install() -> std::io::Result<Watcher> {
-        let terminate = Arc::new(AtomicBool::new(true));
-        signal_hook::flag::register_conditional_default(SIGINT, terminate.clone())?;
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT])?;
-        std::thread::Builder::new().name("taskloop-ctrl-c".into()).spawn(move || {
-            for _ in signals.forever() {
-                if let Some(watcher) = WATCHER.get().and_then(Option::as_ref) {
-                    watcher.interrupt();
-                }
-            }
-        })?;
-        Ok(Watcher { terminate, loops: Mutex::new(Slab::new()) })
-    }
-
-    impl Watcher {
-        /// A Ctrl-C: the next one terminates; cancel every listening loop's main task.
-        fn interrupt(&self) {
-            self.terminate.store(true, Ordering::SeqCst);
-            let mains: Vec<TaskRef> = lock(&self.loops)
-                .iter()
-                .map(|(_, (main, interrupted))| {
-                    interrupted.store(true, Ordering::SeqCst);
-                    main.clone()
-                })
-                .collect();
-            for main in mains {
-                main.cancel_with(INTERRUPTED);
-            }
-        }
-    }
-
     /// A loop listening for Ctrl-C while `run` runs; stops listening when dropped.
     #[derive(Debug)]
     pub(crate) struct Listener {
-        key: usize,
+        /// The tokio task awaiting the signal (tokio's signal driver: no thread of its own).
+        watch: tokio::task::JoinHandle<()>,
         interrupted: Arc<AtomicBool>,
     }
 
@@ -156,30 +116,43 @@ mod watcher {
         }
     }
 
-    /// Lists `main`'s loop as handling Ctrl-C until the listener is dropped; `None` if the
-    /// loop opted out or the signal could not be hooked.
+    /// Listens for Ctrl-C on the running loop until the listener is dropped, cancelling `main`
+    /// at the first; `None` if the loop opted out or the signal could not be hooked. Called
+    /// inside the loop's tokio runtime.
     pub(crate) fn listen(config: CtrlCConfig, main: TaskRef) -> Option<Listener> {
         if config.ignore {
             return None;
         }
-        let watcher = watcher()?;
-        let mut loops = lock(&watcher.loops);
+        let terminate = terminate()?;
+        let mut sigint = match signal(SignalKind::interrupt()) {
+            Ok(sigint) => sigint,
+            Err(error) => {
+                tracing::warn!(target: "taskloop", "Ctrl-C will not cancel the main task: {error}");
+                return None;
+            }
+        };
+        LISTENING.fetch_add(1, Ordering::SeqCst);
+        terminate.store(false, Ordering::SeqCst);
         let interrupted = Arc::new(AtomicBool::new(false));
-        let key = loops.insert((main, interrupted.clone()));
-        watcher.terminate.store(false, Ordering::SeqCst);
-        Some(Listener { key, interrupted })
+        let seen = interrupted.clone();
+        let watch = tokio::spawn(async move {
+            if sigint.recv().await.is_some() {
+                // From now on SIGINT terminates: the second Ctrl-C exits at once.
+                terminate.store(true, Ordering::SeqCst);
+                seen.store(true, Ordering::SeqCst);
+                main.cancel_with(INTERRUPTED);
+            }
+        });
+        Some(Listener { watch, interrupted })
     }
 
     impl Drop for Listener {
         fn drop(&mut self) {
-            if let Some(watcher) = WATCHER.get().and_then(Option::as_ref) {
-                let mut loops = lock(&watcher.loops);
-                let main = loops.try_remove(self.key);
-                if loops.is_empty() {
-                    watcher.terminate.store(true, Ordering::SeqCst);
-                }
-                drop(loops);
-                drop(main);
+            self.watch.abort();
+            if LISTENING.fetch_sub(1, Ordering::SeqCst) == 1
+                && let Some(Some(terminate)) = TERMINATE.get()
+            {
+                terminate.store(true, Ordering::SeqCst);
             }
         }
     }
