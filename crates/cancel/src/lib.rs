@@ -36,6 +36,8 @@
 //!   *catch* a cancellation at a foreign await instead of being dropped there.
 //! - [`shield`], which stops a request from going down into the future it protects (the
 //!   `Shield` itself resolves to `Err(Cancelled)` for the awaiting task).
+//! - [`BlockScope`], the scope a block inside a task runs under once something cancelled the
+//!   block itself (a `Timeout`'s deadline, a scoped `TaskGroup`'s failing child).
 //!
 //! It never names tokio; `taskloop-core` builds tasks on top of it.
 //!
@@ -74,10 +76,12 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+mod block;
 mod error;
 mod scope;
 mod state;
 
+pub use block::BlockScope;
 pub use error::Cancelled;
 pub use scope::{
     CancelScope, Cancellable, Forward, Masked, PointWaker, ScopeSlot, Shield, cancellable, end_forward, forward_to,

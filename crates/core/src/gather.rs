@@ -274,6 +274,13 @@ impl Phase {
 /// as the first child ends cancelled; taskloop waits for all of them, so nothing the gather
 /// started is still running when it returns. Dropping the future unfinished cancels nothing.
 ///
+/// # Futures
+///
+/// It takes tasks, not futures: asyncio's `gather(coro_a(), coro_b())` wraps each coroutine
+/// in a task, which is a `create_task` here: `gather([create_task(fut_a), create_task(fut_b)])`,
+/// or `gather(futures.into_iter().map(create_task))`. (Accepting futures as well would
+/// leave the compiler unable to infer the handle type of `gather([a, b])`.)
+///
 /// # Examples
 ///
 /// ```
@@ -396,6 +403,13 @@ fn retrieve_later<T: Send + 'static>(children: &Children<T>) {
 /// `Err(TaskError::Cancelled)` — as asyncio does since bpo-32684, even with
 /// `return_exceptions=True`. Dropping the future unfinished cancels nothing.
 ///
+/// # Futures
+///
+/// It takes tasks, not futures: asyncio's `gather_settled(coro_a(), coro_b())` wraps each coroutine
+/// in a task, which is a `create_task` here: `gather_settled([create_task(fut_a), create_task(fut_b)])`,
+/// or `gather_settled(futures.into_iter().map(create_task))`. (Accepting futures as well would
+/// leave the compiler unable to infer the handle type of `gather_settled([a, b])`.)
+///
 /// # Examples
 ///
 /// ```
@@ -491,6 +505,13 @@ impl<T: Clone + Send + 'static> GatherSettled<T> {
 /// pending `next()` yield `Some(Err(TaskError::Cancelled))` with the request's message
 /// (so `item?` propagates it) and, as in asyncio, does not cancel the tasks: the stream goes
 /// on with their outcomes if read further. Dropping the stream cancels nothing.
+///
+/// # Futures
+///
+/// It takes tasks, not futures: asyncio's `as_completed(coro_a(), coro_b())` wraps each coroutine
+/// in a task, which is a `create_task` here: `as_completed([create_task(fut_a), create_task(fut_b)])`,
+/// or `as_completed(futures.into_iter().map(create_task))`. (Accepting futures as well would
+/// leave the compiler unable to infer the handle type of `as_completed([a, b])`.)
 ///
 /// # Examples
 ///

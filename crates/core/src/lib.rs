@@ -46,12 +46,16 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod context;
+mod ctrl_c;
 mod dump;
 mod embed;
 mod error;
 mod executor;
 mod gather;
 mod group;
+mod group_error;
+mod group_scope;
+mod report;
 mod runner;
 mod runtime;
 mod sync;
@@ -67,6 +71,8 @@ pub use error::TaskError;
 pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_default_executor};
 pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};
 pub use group::{GroupJoin, TaskGroup};
+pub use group_error::TaskGroupError;
+pub use group_scope::task_group;
 pub use runner::Runner;
 pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, loop_state, run, set_exception_handler};
 pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_eager_task, create_task, try_create_task};

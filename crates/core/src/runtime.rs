@@ -20,6 +20,7 @@ use slab::Slab;
 
 use crate::context;
 use crate::error::{TaskError, panic_message};
+use crate::report::default_exception_handler;
 use crate::sync::{Mutex, lock};
 use crate::task::{DoneCallback, TaskRef, spawn_main};
 
@@ -278,17 +279,6 @@ fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn default_exception_handler(context: &ExceptionContext) {
-    let message = &context.message;
-    match (&context.error, &context.task) {
-        (Some(e), Some(t)) => {
-            tracing::error!(target: "taskloop", "{message}: {e} (task {}, id {})", t.name(), t.id())
-        }
-        (Some(e), None) => tracing::error!(target: "taskloop", "{message}: {e}"),
-        (None, _) => tracing::error!(target: "taskloop", "{message}"),
-    }
-}
-
 /// What went wrong where nobody was waiting to hear it: the argument of the exception
 /// handler, asyncio's exception-handler `context` dict.
 #[derive(Debug, Clone)]
@@ -325,7 +315,10 @@ impl ExceptionContext {
 /// failures of tasks whose outcome was never retrieved (reported when the last handle is
 /// dropped), failures of tasks cancelled at the end of `run`, and panics in a task body's
 /// `Drop`. The default handler logs them through `tracing` at `error` level (target
-/// `taskloop`). A panic in the handler is logged and goes no further.
+/// `taskloop`) when a `tracing` subscriber is set, and otherwise writes asyncio's report to
+/// stderr (`Task exception was never retrieved`, the task, the error with its `Caused by:`
+/// chain and, with `RUST_BACKTRACE=1`, its backtrace). A panic in the handler is logged and
+/// goes no further.
 ///
 /// # Panics
 ///
@@ -589,6 +582,8 @@ pub struct Builder {
     pub(crate) track_task_ages: bool,
     /// `default_executor` and `shutdown_timeout`, set by the methods in `executor.rs`.
     pub(crate) executor: crate::executor::ExecutorConfig,
+    /// `handle_ctrl_c`, set in `ctrl_c.rs`.
+    pub(crate) ctrl_c: crate::ctrl_c::CtrlCConfig,
 }
 
 impl Builder {
@@ -660,7 +655,7 @@ impl Builder {
         tokio.enable_io();
         #[cfg(feature = "test-util")]
         tokio.start_paused(self.start_paused);
-        Ok(Runtime { tokio: tokio.build()?, shared })
+        Ok(Runtime { tokio: tokio.build()?, shared, ctrl_c: self.ctrl_c })
     }
 }
 
@@ -671,6 +666,7 @@ impl Builder {
 pub struct Runtime {
     pub(crate) tokio: tokio::runtime::Runtime,
     pub(crate) shared: Arc<LoopShared>,
+    ctrl_c: crate::ctrl_c::CtrlCConfig,
 }
 
 impl fmt::Debug for Runtime {
@@ -705,6 +701,10 @@ impl Runtime {
     /// [`all_tasks`](crate::all_tasks)). Failures of the tasks cancelled here are reported to
     /// the exception handler.
     ///
+    /// Ctrl-C (SIGINT) cancels the main task with the message `"interrupted"` and the loop
+    /// ends as above, returning that cancellation; a second Ctrl-C exits at once. See
+    /// [`Builder::handle_ctrl_c`] (feature `ctrl-c`, on by default in `taskloop`; Unix).
+    ///
     /// # Panics
     ///
     /// If this thread is already running a loop.
@@ -714,13 +714,15 @@ impl Runtime {
         T: Send + 'static,
         E: Into<anyhow::Error>,
     {
-        let Runtime { tokio, shared } = self;
+        let Runtime { tokio, shared, ctrl_c } = self;
         let _on_this_thread = context::enter_loop(shared.clone());
         let outcome = tokio.block_on(async {
             let runner = tokio::spawn(shared.clone().run_callbacks());
             // asyncio's `run_until_complete`: main's end stops the loop (see `schedule_stop`).
             let main = spawn_main(shared.clone(), fut);
-            let outcome = main.join().await;
+            // Ctrl-C cancels main until the loop is closed (see `ctrl_c.rs`).
+            let ctrl_c = crate::ctrl_c::listen(ctrl_c, main.as_task_ref());
+            let outcome = crate::ctrl_c::outcome(ctrl_c.as_ref(), main.join().await);
             let leftovers = shared.stopped().await;
             await_leftovers(&shared, leftovers).await;
             shared.closed.store(true, Ordering::Release);
@@ -728,6 +730,7 @@ impl Runtime {
             // The runner only ends by returning; a panic in it is impossible (callbacks are
             // caught), so its outcome carries nothing.
             let _ = runner.await;
+            drop(ctrl_c);
             outcome
         });
         // asyncio's `shutdown_default_executor()`: after the leftovers, bounded by the timeout.

@@ -14,6 +14,11 @@ use taskloop_cancel::{Cancelled, PointWaker};
 /// duration too large for the clock (`Duration::MAX`) sleeps forever rather than overflowing.
 /// Time is tokio's, so a loop with paused time (`Builder::start_paused`) skips ahead.
 ///
+/// On the multi-thread loop, tasks whose sleeps end at the same instant resume in no set
+/// order (they may run at once, on different workers); when the order matters, chain the
+/// steps, or schedule callbacks with `call_later`/`call_at`, which run in the order scheduled
+/// on both flavours.
+///
 /// # Cancellation
 ///
 /// A cancellation point: resolves to `Err(Cancelled)` as soon as the task is cancelled, with

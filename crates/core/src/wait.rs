@@ -36,6 +36,13 @@ pub enum ReturnWhen {
 /// A cancellation point. Cancelling the waiting task ends the wait with
 /// `Err(TaskError::Cancelled)` and, as in asyncio, does not cancel the tasks waited for.
 ///
+/// # Futures
+///
+/// It takes tasks, not futures (asyncio 3.11+ refuses coroutines here too): start them first,
+/// `wait(futures.into_iter().map(create_task).collect::<Vec<_>>(), ReturnWhen::AllCompleted,
+/// None)`, keeping the handles to read the outcomes. (Accepting futures as well would leave
+/// the compiler unable to infer the handle type of `wait([a, b], ..)`.)
+///
 /// # Examples
 ///
 /// ```

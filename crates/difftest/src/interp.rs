@@ -359,7 +359,7 @@ impl Interp {
                 }
                 let outcome = match group.join().await {
                     Ok(()) => Ok(()),
-                    Err(errors) => Err(group_error(&errors)),
+                    Err(errors) => Err(group_error(errors.errors())),
                 };
                 self.logged(k, &format!("task_group {}", list(tasks)), outcome, |()| String::new())?;
             }

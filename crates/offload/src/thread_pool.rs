@@ -134,6 +134,9 @@ impl ThreadPool {
     /// If `max_workers` is 0: "max_workers must be greater than 0" (CPython raises
     /// `ValueError`). Use [`ThreadPool::builder`] for an `Err` instead.
     ///
+    /// For CPython's `ThreadPoolExecutor()` with no count (`min(32, cpus + 4)` workers), use
+    /// [`ThreadPool::default()`](#impl-Default-for-ThreadPool).
+    ///
     /// # Examples
     ///
     /// ```
@@ -411,6 +414,23 @@ impl Executor for Inner {
 
     fn to_shared(&self) -> Arc<dyn Executor> {
         self.me.upgrade().expect("a pool's state is only reached through its Arc")
+    }
+}
+
+/// `ThreadPoolExecutor()`: a pool of `min(32, cpus + 4)` workers, the other options at
+/// their defaults.
+///
+/// ```
+/// let pool = taskloop::ThreadPool::default();
+/// assert!(pool.max_workers() >= 5 && pool.max_workers() <= 32);
+/// ```
+impl Default for ThreadPool {
+    fn default() -> Self {
+        match ThreadPool::builder().build() {
+            Ok(pool) => pool,
+            // Unreachable: the defaults are a worker count and a queue capacity above 0.
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 

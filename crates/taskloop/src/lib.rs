@@ -27,6 +27,40 @@
 //! # }
 //! ```
 //!
+//! # Writing task bodies
+//!
+//! A body returns `Result<T, E>` (`E: Into<anyhow::Error>`), usually `anyhow::Result<T>`, and
+//! `?` carries failures and cancellations out of it. A block ending in a plain `Ok(5)` gives
+//! the compiler no error type: rustc says `error[E0283]: type annotations needed … cannot
+//! infer type of the type parameter `E` declared on the function `create_task`` and suggests
+//! `create_task::<_, i32, E>(…)`, which is not valid code.
+//!
+//! ```compile_fail,E0283
+//! # taskloop::run(async {
+//! let task = taskloop::create_task(async { Ok(5) }); // error[E0283]: type annotations needed
+//! # anyhow::Ok(())
+//! # }).unwrap();
+//! ```
+//!
+//! Write `anyhow::Ok(5)` (or `Ok::<_, anyhow::Error>(5)`, or use an `async fn` returning
+//! `anyhow::Result<i32>`):
+//!
+//! ```
+//! # taskloop::run(async {
+//! let task = taskloop::create_task(async { anyhow::Ok(5) });
+//! assert_eq!(task.await?, 5);
+//! # anyhow::Ok(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Ctrl-C and unseen failures
+//!
+//! [`run`] handles Ctrl-C as `asyncio.run` does (feature `ctrl-c`, Unix): the first cancels
+//! the main task with the message `"interrupted"` and the loop shuts down cleanly; a second
+//! exits at once ([`Builder::handle_ctrl_c`]). A failure nobody retrieved is written to
+//! stderr (asyncio's "Task exception was never retrieved") unless a `tracing` subscriber is
+//! installed, which then receives it, with the rest of taskloop's logs.
+//!
 //! # Cancellation
 //!
 //! [`Task::cancel`] and [`Task::cancel_with`] ask a task to stop. The request is delivered
@@ -164,10 +198,10 @@
 //!   [`LoopHandle`] (`call_soon_threadsafe`, `spawn_threadsafe` / `run_coroutine_threadsafe`,
 //!   `all_tasks`) and the [`ConcurrentFuture`] a thread waits on.
 //! - **Waiting for many** — [`wait`], [`ReturnWhen`], [`gather`], [`gather_settled`],
-//!   [`as_completed`], [`TaskGroup`].
+//!   [`as_completed`], [`TaskGroup`], [`task_group`], [`TaskGroupError`].
 //! - **Done callbacks** — [`Task::add_done_callback`], [`CallbackId`], [`ProgressTracker`].
 //! - **Time** — [`delay`], [`call_later`], [`call_at`], [`TimerHandle`], [`wait_for`],
-//!   [`timeout`], [`timeout_at`], [`Instant`], and follow-up tasks with [`FollowUp`]
+//!   [`timeout`], [`timeout_at`], [`timeout_with`], [`TimeoutHandle`], [`Instant`], and follow-up tasks with [`FollowUp`]
 //!   (`then`, `and_then`).
 //! - **Offload** (blocking and CPU work) — [`to_thread`], [`run_in_executor`], [`ThreadPool`],
 //!   [`ThreadPoolBuilder`], [`CpuPool`], [`Executor`], [`set_default_executor`],
@@ -193,6 +227,7 @@
 //! | `offload` | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
 //! | `cpu-pool` | `CpuPool`, the rayon pool (implies `offload`) |
 //! | `macros` | `#[taskloop::main]`, `#[taskloop::test]` |
+//! | `ctrl-c` | Ctrl-C cancels [`run`]'s main task, as `asyncio.run` (Unix; `signal-hook`) |
 //! | `test-util` | tokio's paused clock: `Builder::start_paused`, `#[taskloop::test(start_paused = true)]` |
 //! | `indicatif` | `ProgressTracker::with_progress_bar` and the `indicatif` re-export |
 //!
@@ -212,7 +247,8 @@ pub use taskloop_core::{
 
 #[doc(inline)]
 pub use taskloop_core::{
-    AsCompleted, Gather, GatherSettled, GroupJoin, TaskGroup, as_completed, gather, gather_settled,
+    AsCompleted, Gather, GatherSettled, GroupJoin, TaskGroup, TaskGroupError, as_completed, gather, gather_settled,
+    task_group,
 };
 
 #[doc(inline)]
@@ -228,7 +264,8 @@ pub use taskloop_core::{Executor, Job, JobId, Refused, set_default_executor};
 #[cfg_attr(docsrs, doc(cfg(feature = "timing")))]
 #[doc(inline)]
 pub use taskloop_timing::{
-    Delay, FollowUp, Instant, Timeout, TimerHandle, call_at, call_later, delay, timeout, timeout_at, wait_for,
+    Delay, FollowUp, Instant, Timeout, TimeoutHandle, TimerHandle, call_at, call_later, delay, timeout, timeout_at,
+    timeout_with, wait_for,
 };
 
 /// asyncio's queues and synchronization primitives, every wait a cancellation point (feature
@@ -283,5 +320,5 @@ pub mod prelude {
         shield, sleep, wait, yield_now,
     };
     #[doc(no_inline)]
-    pub use crate::{TaskGroup, as_completed, gather, gather_settled};
+    pub use crate::{TaskGroup, TaskGroupError, as_completed, gather, gather_settled, task_group};
 }

@@ -66,6 +66,7 @@ where
 
 /// `#[taskloop::test]`: as [`run_main`], with an exception handler recording every report
 /// (failures nobody retrieved, callback panics); panics after the loop ends if there was one.
+/// Ctrl-C is left to the test runner.
 pub fn run_test<F, T, E>(builder: &mut Builder, body: F) -> Result<T, TaskError>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -74,6 +75,9 @@ where
 {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&reports);
+    // Ctrl-C during `cargo test` is for the test runner: it ends the process as usual, rather
+    // than failing whichever tests happen to be running.
+    builder.handle_ctrl_c(false);
     let outcome = build(builder).run(async move {
         set_exception_handler(move |context| {
             sink.lock().unwrap_or_else(PoisonError::into_inner).push(describe(context));

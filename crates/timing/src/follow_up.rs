@@ -89,6 +89,7 @@ pub trait FollowUp {
     /// })
     /// # }
     /// ```
+    #[must_use = "the follow-up runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
     fn then<F, Fut, U, E>(&self, f: F) -> Task<U>
     where
         F: FnOnce(Result<Self::Output, TaskError>) -> Fut + Send + 'static,
@@ -124,6 +125,7 @@ pub trait FollowUp {
     /// })
     /// # }
     /// ```
+    #[must_use = "the follow-up runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
     fn and_then<F, Fut, U, E>(&self, f: F) -> Task<U>
     where
         F: FnOnce(Self::Output) -> Fut + Send + 'static,

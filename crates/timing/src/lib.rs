@@ -6,7 +6,8 @@
 //!   `loop.call_at()`: callbacks run on the loop at a time, in the order scheduled.
 //! - [`wait_for`], [`timeout`], [`timeout_at`] — asyncio's `wait_for()`, `timeout()` and
 //!   `timeout_at()` with Python 3.12's rules: the work is cancelled and awaited when the time
-//!   runs out, and ends in `TaskError::Timeout` only if it ended cancelled.
+//!   runs out, and ends in `TaskError::Timeout` only if it ended cancelled. [`timeout_with`]
+//!   hands the block a [`TimeoutHandle`] (`when`, `reschedule`, `expired`).
 //! - [`FollowUp`] — `task.then(f)` and `task.and_then(f)`: a follow-up task started with the
 //!   first one's outcome (question 24.9).
 //!
@@ -49,6 +50,6 @@ mod timer;
 
 pub use delay::{Delay, delay};
 pub use follow_up::FollowUp;
-pub use timeout::{Timeout, timeout, timeout_at, wait_for};
+pub use timeout::{Timeout, TimeoutHandle, timeout, timeout_at, timeout_with, wait_for};
 pub use timer::{TimerHandle, call_at, call_later};
 pub use tokio::time::Instant;

@@ -32,16 +32,15 @@
 //! A body that completes in the same poll in which the deadline is found to have passed
 //! keeps its value: completion wins over a deadline that has not yet been acted on.
 
-use std::any::Any;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
+use taskloop_cancel::BlockScope;
 use taskloop_core::{TaskError, TaskRef, current_task};
 use tokio::time::{Instant, Sleep};
 
@@ -70,7 +69,10 @@ use crate::timer::{deadline_after, sleep_target};
 /// `fut` is any future (or `IntoFuture`: a `Task`, `&Task`, `TaskRef`) resolving to
 /// `Result<T, E>` with `E: Into<anyhow::Error>`; an error is classified as a task body's
 /// error is (`TaskError::from_body_error`). The clock starts at the first poll. A duration
-/// too long for the clock (`Duration::MAX`) never expires.
+/// too long for the clock (`Duration::MAX`) never expires, and `None` (asyncio's
+/// `timeout(None)`) sets no deadline. To read or move the deadline from inside the block
+/// (`when`, `reschedule`, `expired`), use [`timeout_with`]; [`Timeout::handle`] gives the same
+/// handle outside.
 ///
 /// # Cancellation
 ///
@@ -107,12 +109,69 @@ use crate::timer::{deadline_after, sleep_target};
 /// # Ok(())
 /// # }
 /// ```
-pub fn timeout<F, T, E>(duration: Duration, fut: F) -> Timeout<F::IntoFuture>
+pub fn timeout<F, T, E>(duration: impl Into<Option<Duration>>, fut: F) -> Timeout<F::IntoFuture>
 where
     F: IntoFuture<Output = Result<T, E>>,
     E: Into<anyhow::Error>,
 {
-    Timeout::new(Deadline::After(duration), fut.into_future())
+    Timeout::new(Deadline::after(duration.into()), fut.into_future())
+}
+
+/// [`timeout`] whose block can see and move its own deadline: asyncio's
+/// `async with asyncio.timeout(delay) as cm:`.
+///
+/// `block` is called at once with a [`TimeoutHandle`] (`cm`: [`when`](TimeoutHandle::when),
+/// [`reschedule`](TimeoutHandle::reschedule), [`expired`](TimeoutHandle::expired)) and
+/// returns the block's future. The handle is `Clone + Send + Sync`; keep a clone, or take one
+/// from the returned [`Timeout`] with [`Timeout::handle`], to ask `expired()` after the
+/// block, as asyncio programs do. `delay` is a `Duration`, or `None` for no deadline until
+/// one is set with `reschedule`.
+///
+/// # Cancellation
+///
+/// As [`timeout`].
+///
+/// # Panics
+///
+/// When first polled outside a taskloop task.
+///
+/// # Examples
+///
+/// The asyncio docs' `reschedule` example: the deadline is not known when the block starts.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{sleep, timeout_with, Instant, Runtime};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// Runtime::builder().start_paused(true).build()?.run(async {
+///     let block = timeout_with(None, |cm| async move {
+///         assert_eq!(cm.when(), None);
+///         // We know the timeout now, so we reschedule it.
+///         cm.reschedule(Some(Instant::now() + Duration::from_secs(10)));
+///         sleep(Duration::from_secs(3600)).await?; // long_running_task()
+///         anyhow::Ok(())
+///     });
+///     let cm = block.handle();
+///     assert!(block.await.unwrap_err().is_timeout());
+///     assert!(cm.expired(), "Looks like we haven't finished on time.");
+///     anyhow::Ok(())
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn timeout_with<B, Fut, T, E>(delay: impl Into<Option<Duration>>, block: B) -> Timeout<Fut::IntoFuture>
+where
+    B: FnOnce(TimeoutHandle) -> Fut,
+    Fut: IntoFuture<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    let deadline = Deadline::after(delay.into());
+    let handle = TimeoutHandle::new(&deadline);
+    let fut = block(handle.clone()).into_future();
+    let timeout = Timeout::new(deadline, fut);
+    let _ = timeout.handle.set(handle);
+    timeout
 }
 
 /// [`timeout`] with a deadline instead of a duration: asyncio's `asyncio.timeout_at()`.
@@ -145,12 +204,16 @@ where
 /// # Ok(())
 /// # }
 /// ```
-pub fn timeout_at<F, T, E>(deadline: Instant, fut: F) -> Timeout<F::IntoFuture>
+pub fn timeout_at<F, T, E>(deadline: impl Into<Option<Instant>>, fut: F) -> Timeout<F::IntoFuture>
 where
     F: IntoFuture<Output = Result<T, E>>,
     E: Into<anyhow::Error>,
 {
-    Timeout::new(Deadline::At(deadline), fut.into_future())
+    let deadline = match deadline.into() {
+        Some(at) => Deadline::At(at),
+        None => Deadline::Never,
+    };
+    Timeout::new(deadline, fut.into_future())
 }
 
 /// Waits for a task or a future, for at most `duration`: asyncio's `asyncio.wait_for()`
@@ -168,7 +231,8 @@ where
 /// Cancelling the task that awaits `wait_for` cancels what it waits on, and `wait_for` then
 /// ends with what that ends with (a cancellation, unless it absorbed it). A task that is
 /// already done gives its outcome at once, even with `Duration::ZERO`. A duration too long
-/// for the clock (`Duration::MAX`) never expires.
+/// for the clock (`Duration::MAX`) never expires; `None` waits as long as it takes (asyncio's
+/// `wait_for(aw, None)`).
 ///
 /// It is [`timeout`]`(duration, fut_or_task)`, exactly as asyncio 3.12 implements it; a task
 /// is cancelled because awaiting a task passes the awaiting task's cancellation on to it.
@@ -211,7 +275,7 @@ where
 /// # Ok(())
 /// # }
 /// ```
-pub fn wait_for<F, T, E>(fut_or_task: F, duration: Duration) -> Timeout<F::IntoFuture>
+pub fn wait_for<F, T, E>(fut_or_task: F, duration: impl Into<Option<Duration>>) -> Timeout<F::IntoFuture>
 where
     F: IntoFuture<Output = Result<T, E>>,
     E: Into<anyhow::Error>,
@@ -223,6 +287,14 @@ where
 enum Deadline {
     After(Duration),
     At(Instant),
+    /// `timeout(None)`: no deadline, until one is set with `reschedule`.
+    Never,
+}
+
+impl Deadline {
+    fn after(duration: Option<Duration>) -> Self {
+        duration.map_or(Deadline::Never, Deadline::After)
+    }
 }
 
 /// Where a [`Timeout`] is; the names are asyncio's `_State`.
@@ -230,8 +302,8 @@ enum Deadline {
 enum State {
     /// Not polled yet.
     Created(Deadline),
-    /// The block runs; its deadline has not passed.
-    Entered { task: TaskRef, cancelling: usize, deadline: Instant },
+    /// The block runs; its deadline (if any) has not passed.
+    Entered { task: TaskRef, cancelling: usize, deadline: Option<Instant> },
     /// The deadline expired: the task was cancelled (and owes an `uncancel`), and the request
     /// moved into `scope`, which delivers it to the block alone.
     Expiring { task: TaskRef, cancelling: usize, scope: Arc<BlockScope> },
@@ -252,14 +324,20 @@ pin_project! {
         #[pin]
         timer: Option<Sleep>,
         state: State,
+        // Shared with the `TimeoutHandle`s, once there is one.
+        handle: OnceLock<TimeoutHandle>,
     }
 
     impl<F> PinnedDrop for Timeout<F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped after expiring but before the block ended: withdraw our request, so the
             // task is not left cancelling (reaching zero also withdraws it if undelivered).
-            if let State::Expiring { task, .. } = this.project().state {
+            let this = this.project();
+            if let State::Expiring { task, .. } = this.state {
                 task.uncancel();
+            }
+            if let Some(handle) = this.handle.get() {
+                handle.exit();
             }
         }
     }
@@ -267,7 +345,37 @@ pin_project! {
 
 impl<F> Timeout<F> {
     fn new(deadline: Deadline, body: F) -> Self {
-        Timeout { body: Some(body), timer: None, state: State::Created(deadline) }
+        Timeout { body: Some(body), timer: None, state: State::Created(deadline), handle: OnceLock::new() }
+    }
+
+    /// A handle to this `Timeout`: asyncio's `cm` in `async with asyncio.timeout(d) as cm:`,
+    /// to read or move the deadline and ask whether it expired, before, during or after the
+    /// block. Every call gives the same handle. See [`timeout_with`] to reach it from inside
+    /// the block.
+    ///
+    /// Before the block first runs, [`when`](TimeoutHandle::when) is `None` for a deadline
+    /// given as a duration (the clock starts at the first poll).
+    pub fn handle(&self) -> TimeoutHandle {
+        let deadline = match &self.state {
+            State::Created(deadline) => deadline,
+            _ => &Deadline::Never,
+        };
+        let handle = self.handle.get_or_init(|| {
+            let handle = TimeoutHandle::new(deadline);
+            match &self.state {
+                State::Created(_) => {}
+                State::Entered { deadline, .. } => {
+                    handle.enter(*deadline);
+                }
+                State::Expiring { .. } => {
+                    handle.enter(None);
+                    handle.expire();
+                }
+                State::Exited => handle.exit(),
+            }
+            handle
+        });
+        handle.clone()
     }
 }
 
@@ -280,7 +388,7 @@ impl<F> fmt::Debug for Timeout<F> {
             State::Exited => "finished",
         };
         let deadline = match &self.state {
-            State::Created(Deadline::At(at)) | State::Entered { deadline: at, .. } => Some(*at),
+            State::Created(Deadline::At(at)) | State::Entered { deadline: Some(at), .. } => Some(*at),
             _ => None,
         };
         f.debug_struct("Timeout").field("state", &state).field("deadline", &deadline).finish_non_exhaustive()
@@ -306,10 +414,14 @@ where
                          there is no task to cancel when the time runs out"
                     );
                 };
-                let deadline = match deadline {
-                    Deadline::After(duration) => deadline_after(*duration),
-                    Deadline::At(at) => *at,
+                let mut deadline = match deadline {
+                    Deadline::After(duration) => Some(deadline_after(*duration)),
+                    Deadline::At(at) => Some(*at),
+                    Deadline::Never => None,
                 };
+                if let Some(handle) = this.handle.get() {
+                    deadline = handle.enter(deadline);
+                }
                 let cancelling = task.cancelling();
                 *this.state = State::Entered { task, cancelling, deadline };
             }
@@ -320,11 +432,14 @@ where
         // Polled again after the deadline: it expires before the block runs, as asyncio's
         // timer callback runs before the wake-up of a sleep due at the same instant (the
         // timeout's timer was scheduled first). The block's first run is never cut short.
+        if let Some(handle) = this.handle.get() {
+            handle.sync(this.state, this.timer.as_mut(), cx);
+        }
         if !entering
-            && let State::Entered { deadline, .. } = this.state
+            && let State::Entered { deadline: Some(deadline), .. } = this.state
             && Instant::now() >= *deadline
         {
-            expire(this.state);
+            expire(this.state, this.handle.get());
         }
         let Some(body) = this.body.as_mut().as_pin_mut() else {
             panic!("`Timeout` polled after it completed");
@@ -334,16 +449,16 @@ where
             // deadline's cancellation; a wrapper outside this `Timeout` (a `shield`, a
             // `cancellable`) never sees that request, so it cannot take it first.
             State::Expiring { scope, .. } => {
-                let armed = scope.deadline_pending();
+                let armed = scope.is_pending();
                 let polled = scope.poll_within(|| body.poll(cx));
                 if polled.is_pending()
                     && armed
-                    && let Some(cancelled) = scope.take_deadline()
+                    && let Some(cancelled) = scope.take_own()
                 {
                     // No cancellation point in the block took the deadline's request during a
                     // whole poll: the block awaits foreign futures only, and ends there.
                     this.body.set(None);
-                    return Poll::Ready(exit(this.state, Err(TaskError::Cancelled(cancelled))));
+                    return Poll::Ready(exit(this.state, this.handle.get(), Err(TaskError::Cancelled(cancelled))));
                 }
                 polled
             }
@@ -352,13 +467,17 @@ where
         if let Poll::Ready(result) = polled {
             this.body.set(None);
             let result = result.map_err(|e| TaskError::from_body_error(e.into()));
-            return Poll::Ready(exit(this.state, result));
+            return Poll::Ready(exit(this.state, this.handle.get(), result));
         }
 
-        if let State::Entered { deadline, .. } = this.state
+        // The block may have moved the deadline (`reschedule`) during this poll.
+        if let Some(handle) = this.handle.get() {
+            handle.sync(this.state, this.timer.as_mut(), cx);
+        }
+        if let State::Entered { deadline: Some(deadline), .. } = this.state
             && poll_deadline(this.timer, *deadline, cx)
         {
-            expire(this.state);
+            expire(this.state, this.handle.get());
             // Poll the body again, for its cancellation points to deliver the request.
             cx.waker().wake_by_ref();
         }
@@ -390,124 +509,23 @@ fn poll_deadline(mut timer: Pin<&mut Option<Sleep>>, deadline: Instant, cx: &mut
 /// Step 2: cancels the task that entered the block, as asyncio does (so `cancelling()` counts
 /// it), then takes the request straight back from the task, masked or not, into the block's
 /// own scope: only the block's cancellation points may deliver it.
-fn expire(state: &mut State) {
+fn expire(state: &mut State, handle: Option<&TimeoutHandle>) {
+    if let Some(handle) = handle {
+        handle.expire();
+    }
     if let State::Entered { task, cancelling, .. } = std::mem::replace(state, State::Exited) {
         // Our own task is running (it is polling us), so the request is always accepted.
         let _accepted = task.cancel();
-        let taken = taskloop_cancel::with_current_scope(|scope| scope.and_then(|s| s.take_request()));
-        let scope = Arc::new(BlockScope { deadline: Mutex::new(taken), enclosing: Mutex::new(None) });
+        let scope = BlockScope::take_from_current();
         *state = State::Expiring { task, cancelling, scope };
     }
 }
 
-/// The cancel scope an expired block runs under: it delivers the deadline's cancellation once,
-/// and otherwise passes requests through from the scope around the `Timeout` (unless a
-/// `shield` there masks them), so nested timeouts chain and outer cancellations still arrive.
-pub(crate) struct BlockScope {
-    /// The deadline's cancellation, until a cancellation point in the block takes it.
-    deadline: Mutex<Option<Cancelled>>,
-    /// The scope around the `Timeout` for the current poll, and whether it was masked.
-    enclosing: Mutex<Option<(Arc<dyn CancelScope>, bool)>>,
-}
-
-impl BlockScope {
-    /// Polls the block with this scope installed, and the scope around it restored after.
-    fn poll_within<R>(self: &Arc<Self>, poll: impl FnOnce() -> R) -> R {
-        let enclosing = taskloop_cancel::with_current_scope(|s| s.cloned());
-        *lock(&self.enclosing) = enclosing.map(|s| (s, taskloop_cancel::is_masked()));
-        let mut slot = ScopeSlot::new(self.clone());
-        taskloop_cancel::swap(&mut slot);
-        // Restore the enclosing scope even if the block panics (the task's harness catches it).
-        struct Restore<'a>(&'a mut ScopeSlot);
-        impl Drop for Restore<'_> {
-            fn drop(&mut self) {
-                taskloop_cancel::swap(self.0);
-            }
-        }
-        let _restore = Restore(&mut slot);
-        poll()
-    }
-
-    fn enclosing(&self) -> Option<Arc<dyn CancelScope>> {
-        lock(&self.enclosing).as_ref().map(|(s, _)| s.clone())
-    }
-
-    /// Whether the deadline's cancellation still waits for a cancellation point.
-    fn deadline_pending(&self) -> bool {
-        lock(&self.deadline).is_some()
-    }
-
-    /// Takes the deadline's cancellation, if no cancellation point did.
-    fn take_deadline(&self) -> Option<Cancelled> {
-        lock(&self.deadline).take()
-    }
-}
-
-impl fmt::Debug for BlockScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlockScope").field("deadline_pending", &lock(&self.deadline).is_some()).finish()
-    }
-}
-
-impl CancelScope for BlockScope {
-    fn take_cancel(&self) -> Option<Cancelled> {
-        if let Some(cancelled) = self.take_deadline() {
-            return Some(cancelled);
-        }
-        let enclosing = lock(&self.enclosing).clone();
-        match enclosing {
-            Some((scope, false)) => scope.take_cancel(),
-            _ => None,
-        }
-    }
-
-    /// A nested `Timeout` expiring takes its request back from the task, through this block.
-    fn take_request(&self) -> Option<Cancelled> {
-        self.enclosing()?.take_request()
-    }
-
-    /// The block still runs in the same task: `current_task()` inside it is that task.
-    fn owner(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
-        self.enclosing()?.owner()
-    }
-
-    /// Requests of the task go to what the block awaits, as asyncio's `Task.cancel()` does
-    /// whatever `async with` block the task is in.
-    fn forward_to(&self, target: Arc<dyn taskloop_cancel::Forward>) {
-        if let Some((scope, false)) = lock(&self.enclosing).clone() {
-            scope.forward_to(target);
-        }
-    }
-
-    fn end_forward(&self, target: *const u8) {
-        if let Some(scope) = self.enclosing() {
-            scope.end_forward(target);
-        }
-    }
-
-    fn is_task(&self, task: *const u8) -> bool {
-        self.enclosing().is_some_and(|scope| scope.is_task(task))
-    }
-
-    /// The task keeps the wakers of the block's cancellation points: its `cancel()` (which
-    /// the deadline calls too) wakes them.
-    fn register_point(&self, waker: &std::task::Waker, key: Option<usize>) -> Option<usize> {
-        self.enclosing()?.register_point(waker, key)
-    }
-
-    fn forget_point(&self, key: usize) {
-        if let Some(scope) = self.enclosing() {
-            scope.forget_point(key);
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Step 3: the block ended with `result`; decides what the `Timeout` resolves to.
-fn exit<T>(state: &mut State, result: Result<T, TaskError>) -> Result<T, TaskError> {
+fn exit<T>(state: &mut State, handle: Option<&TimeoutHandle>, result: Result<T, TaskError>) -> Result<T, TaskError> {
+    if let Some(handle) = handle {
+        handle.exit();
+    }
     match std::mem::replace(state, State::Exited) {
         State::Expiring { task, cancelling, .. } => {
             let remaining = task.uncancel();
@@ -518,5 +536,137 @@ fn exit<T>(state: &mut State, result: Result<T, TaskError>) -> Result<T, TaskErr
             }
         }
         _ => result,
+    }
+}
+
+/// A handle to a [`Timeout`]: asyncio's `Timeout` object, the `cm` of
+/// `async with asyncio.timeout(d) as cm:`. Get one from [`timeout_with`] (inside the block)
+/// or [`Timeout::handle`]. Clones share the same timeout; it is `Send + Sync`, so another
+/// task may move the deadline too.
+#[derive(Clone)]
+pub struct TimeoutHandle {
+    shared: Arc<Mutex<HandleState>>,
+}
+
+/// asyncio's `_State`, as the handle sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Created,
+    Entered,
+    Expiring,
+    Expired,
+    Exited,
+}
+
+struct HandleState {
+    phase: Phase,
+    /// The deadline: `when()`.
+    when: Option<Instant>,
+    /// `reschedule` moved `when` since the `Timeout` last looked.
+    moved: bool,
+    /// The `Timeout`'s task, woken when another task moves the deadline.
+    waker: Option<Waker>,
+}
+
+impl TimeoutHandle {
+    fn new(deadline: &Deadline) -> Self {
+        let when = match deadline {
+            Deadline::At(at) => Some(*at),
+            Deadline::After(_) | Deadline::Never => None,
+        };
+        let state = HandleState { phase: Phase::Created, when, moved: false, waker: None };
+        TimeoutHandle { shared: Arc::new(Mutex::new(state)) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HandleState> {
+        // Nothing of the user's runs under this lock.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current deadline: asyncio's `Timeout.when()`. `None` when there is none
+    /// (`timeout(None)`, or `reschedule(None)`), and before the block first runs for a
+    /// deadline given as a duration.
+    pub fn when(&self) -> Option<Instant> {
+        self.lock().when
+    }
+
+    /// Moves the deadline: asyncio's `Timeout.reschedule()`. `None` removes it; an instant
+    /// already past expires the timeout as soon as the block next suspends (at once if it
+    /// is suspended now).
+    ///
+    /// # Panics
+    ///
+    /// Once the timeout has expired or its block has ended (asyncio raises `RuntimeError:
+    /// Cannot change state of expiring Timeout`). Before the block first runs it just sets
+    /// the deadline (asyncio raises there; a handle can exist earlier here).
+    pub fn reschedule(&self, deadline: Option<Instant>) {
+        let mut st = self.lock();
+        match st.phase {
+            Phase::Created | Phase::Entered => {}
+            Phase::Expiring => panic!("TimeoutHandle::reschedule: cannot change the deadline of an expiring Timeout"),
+            Phase::Expired => panic!("TimeoutHandle::reschedule: cannot change the deadline of an expired Timeout"),
+            Phase::Exited => panic!("TimeoutHandle::reschedule: cannot change the deadline of a finished Timeout"),
+        }
+        st.when = deadline;
+        st.moved = true;
+        let waker = st.waker.take();
+        drop(st);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether the deadline passed while the block ran (it was cancelled for it): asyncio's
+    /// `Timeout.expired()`. Stays `true` after the block ends.
+    pub fn expired(&self) -> bool {
+        matches!(self.lock().phase, Phase::Expiring | Phase::Expired)
+    }
+
+    /// The block starts with `deadline`, unless `reschedule` set one first: returns the one
+    /// that stands.
+    fn enter(&self, deadline: Option<Instant>) -> Option<Instant> {
+        let mut st = self.lock();
+        st.phase = Phase::Entered;
+        if !std::mem::take(&mut st.moved) {
+            st.when = deadline;
+        }
+        st.when
+    }
+
+    /// Takes a deadline `reschedule` set into `state` (re-arming the timer), and keeps the
+    /// task's waker for a `reschedule` from elsewhere.
+    fn sync(&self, state: &mut State, mut timer: Pin<&mut Option<Sleep>>, cx: &Context<'_>) {
+        let mut st = self.lock();
+        if let State::Entered { deadline, .. } = state {
+            if std::mem::take(&mut st.moved) {
+                *deadline = st.when;
+                timer.set(None);
+            }
+            if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.waker = Some(cx.waker().clone());
+            }
+        } else {
+            st.waker = None;
+        }
+    }
+
+    fn expire(&self) {
+        self.lock().phase = Phase::Expiring;
+    }
+
+    fn exit(&self) {
+        let mut st = self.lock();
+        st.phase = match st.phase {
+            Phase::Expiring | Phase::Expired => Phase::Expired,
+            _ => Phase::Exited,
+        };
+        st.waker = None;
+    }
+}
+
+impl fmt::Debug for TimeoutHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("TimeoutHandle").field("state", &st.phase).field("when", &st.when).finish()
     }
 }

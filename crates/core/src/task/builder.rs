@@ -93,6 +93,7 @@ impl TaskBuilder {
     ///
     /// Outside a running loop, or on a loop that has shut down.
     #[track_caller]
+    #[must_use = "a task runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
     #[inline]
     pub fn spawn<F, T, E>(self, fut: F) -> Task<T>
     where
@@ -170,6 +171,7 @@ impl TaskBuilder {
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
 #[inline]
 pub fn create_task<F, T, E>(fut: F) -> Task<T>
 where
@@ -188,6 +190,7 @@ where
 ///
 /// Outside a running loop.
 #[track_caller]
+#[must_use = "a task runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
 #[inline]
 pub fn create_eager_task<F, T, E>(fut: F) -> Task<T>
 where

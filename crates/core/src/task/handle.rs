@@ -51,7 +51,9 @@ use crate::sync::lock;
 /// })
 /// # }
 /// ```
-#[must_use = "a task runs even if its handle is dropped; bind it (`let _task = ...`) to make that explicit"]
+// Not `#[must_use]` on the type: a `TaskGroup` keeps its tasks, so the handle
+// `TaskGroup::create_task` returns may be dropped freely. The functions that start a task on
+// its own (`create_task`, `TaskBuilder::spawn`, ...) carry the lint instead.
 pub struct Task<T> {
     pub(super) shared: Arc<Shared<T>>,
     /// This handle's waiter slot while it is being awaited.

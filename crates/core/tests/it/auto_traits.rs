@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use taskloop::{
     Builder, CallbackId, Cancelled, ExceptionContext, GroupJoin, Handle, Join, ReturnWhen, Runtime, SpawnError, Task,
-    TaskBuilder, TaskDump, TaskError, TaskGroup, TaskId, TaskInfo, TaskRef, YieldNow,
+    TaskBuilder, TaskDump, TaskError, TaskGroup, TaskGroupError, TaskId, TaskInfo, TaskRef, YieldNow,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -29,6 +29,7 @@ fn handles_errors_and_builders_are_send_and_sync() {
     send_sync::<TaskDump>();
     send_sync::<TaskInfo>();
     send_sync::<TaskGroup>();
+    send_sync::<TaskGroupError>();
     send_sync::<CallbackId>();
     send_sync::<TaskId>();
     send_sync::<ReturnWhen>();
@@ -55,4 +56,9 @@ fn the_futures_a_body_awaits_are_send() {
     send(&taskloop::as_completed(Vec::<Task<u32>>::new()));
     send(&taskloop::cancellable(std::future::ready(1)));
     send(&taskloop::shield(std::future::ready(1)));
+    send(&taskloop::task_group(|tg| async move {
+        tg.create_task(async { anyhow::Ok(1) });
+        taskloop::sleep(Duration::ZERO).await?;
+        anyhow::Ok(())
+    }));
 }

@@ -295,3 +295,29 @@ fn public_futures_are_send_and_unpin() {
     })
     .unwrap();
 }
+
+/// The documented one-liner for futures (issue 18): `gather`, `gather_settled`, `wait` and
+/// `as_completed` take tasks; `map(create_task)` makes them, and inference still works.
+#[test]
+fn futures_are_gathered_by_making_them_tasks_first() {
+    paused(async {
+        let futures = (1..=3u64).map(|i| async move {
+            sleep(Duration::from_millis(10 * (4 - i))).await?;
+            anyhow::Ok(i)
+        });
+        assert_eq!(gather(futures.clone().map(create_task)).await?, [1, 2, 3]);
+        let settled = gather_settled(futures.clone().map(create_task)).await?;
+        assert!(settled.iter().all(Result::is_ok));
+        let order: Vec<u64> = as_completed(futures.clone().map(create_task).collect::<Vec<_>>())
+            .map(|outcome| outcome.unwrap())
+            .collect()
+            .await;
+        assert_eq!(order, [3, 2, 1]);
+        let (done, pending) =
+            taskloop::wait(futures.map(create_task).collect::<Vec<_>>(), taskloop::ReturnWhen::AllCompleted, None)
+                .await?;
+        assert_eq!((done.len(), pending.len()), (3, 0));
+        anyhow::Ok(())
+    })
+    .unwrap();
+}

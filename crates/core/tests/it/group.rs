@@ -142,7 +142,11 @@ fn cancelling_the_joining_task_cancels_every_child_waits_and_join_fails_with_the
         let children = children.lock().unwrap().clone();
         assert_eq!(children[0].exception().unwrap_err().cancel_message(), Some("shutting down"));
         assert_eq!(children[1].result()?, 2);
-        log.check(&["child saw cancelled: shutting down", "child cleaned up", "join: [Cancelled(\"shutting down\")]"]);
+        log.check(&[
+            "child saw cancelled: shutting down",
+            "child cleaned up",
+            "join: TaskGroupError([Cancelled(\"shutting down\")])",
+        ]);
         anyhow::Ok(())
     })
     .unwrap();

@@ -8,12 +8,15 @@ mod asyncio_order;
 mod auto_traits;
 mod callbacks;
 mod cancel;
+#[cfg(unix)]
+mod child;
 mod eager;
 mod embed;
 mod faults;
 mod foreign;
 mod gather;
 mod group;
+mod group_scope;
 mod interop;
 mod leaks;
 mod loop_run;

@@ -2,7 +2,7 @@
 
 use std::future::Ready;
 
-use taskloop::{Delay, Task, Timeout, TimerHandle};
+use taskloop::{Delay, Task, Timeout, TimeoutHandle, TimerHandle};
 
 fn is_send<T: Send>() {}
 fn is_sync<T: Sync>() {}
@@ -18,6 +18,8 @@ fn public_types_are_send_and_sync_where_their_contents_are() {
     is_send::<Delay<Body>>();
     is_sync::<Delay<Body>>();
     is_send::<Timeout<Body>>();
+    is_send::<TimeoutHandle>();
+    is_sync::<TimeoutHandle>();
     is_sync::<Timeout<Body>>();
     is_send::<Timeout<Task<u8>>>();
     is_send::<Delay<Task<u8>>>();

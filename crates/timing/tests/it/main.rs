@@ -13,5 +13,6 @@ mod follow_up;
 mod foreign;
 mod regressions;
 mod timeout;
+mod timeout_handle;
 mod timers;
 mod wait_for;
