@@ -88,6 +88,23 @@ impl<O> Hop<O> {
     }
 }
 
+impl<X> Hop<Result<X, TaskError>> {
+    /// While an outcome is held, this poll's result: the next hop, or a cancellation of the
+    /// caller that arrived meanwhile (the held outcome is then dropped). `None` otherwise.
+    fn poll_held(&mut self, point: &mut PointWaker, cx: &Context<'_>) -> Option<Poll<Result<X, TaskError>>> {
+        if !self.holding() {
+            return None;
+        }
+        Some(match point.poll_cancel(cx) {
+            Some(cancelled) => {
+                self.held = None;
+                Poll::Ready(Err(TaskError::Cancelled(cancelled)))
+            }
+            None => self.next(cx),
+        })
+    }
+}
+
 /// The typed handles given to a gathering call, and which of them are still running.
 struct Children<T> {
     tasks: Vec<Task<T>>,
@@ -335,12 +352,8 @@ impl<T: Clone + Send + 'static> Future for Gather<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if this.hop.holding() {
-            if let Some(cancelled) = this.children.point.poll_cancel(cx) {
-                drop(this.hop.held.take());
-                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
-            }
-            return this.hop.next(cx);
+        if let Some(polled) = this.hop.poll_held(&mut this.children.point, cx) {
+            return polled;
         }
         if this.children.tasks.is_empty() {
             this.phase = Phase::Finished;
@@ -454,12 +467,8 @@ impl<T: Clone + Send + 'static> Future for GatherSettled<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if this.hop.holding() {
-            if let Some(cancelled) = this.children.point.poll_cancel(cx) {
-                drop(this.hop.held.take());
-                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
-            }
-            return this.hop.next(cx);
+        if let Some(polled) = this.hop.poll_held(&mut this.children.point, cx) {
+            return polled;
         }
         if this.children.tasks.is_empty() {
             this.phase = Phase::Finished;
