@@ -233,6 +233,38 @@ impl<T> fmt::Debug for Children<T> {
     }
 }
 
+/// The part of a poll that differs between `gather` and `gather_settled`.
+type Step<T, X> = fn(&mut Children<T>, &mut Phase, &mut Context<'_>) -> Poll<Result<X, TaskError>>;
+
+/// What `gather` and `gather_settled` share: the children, where the call stands, and the
+/// hop before it resumes.
+#[derive(Debug)]
+struct Gathering<T, X> {
+    children: Children<T>,
+    phase: Phase,
+    hop: Hop<Result<X, TaskError>>,
+}
+
+impl<T: Send + 'static, X: Default> Gathering<T, X> {
+    fn new<H: Borrow<Task<T>>>(tasks: impl IntoIterator<Item = H>) -> Self {
+        Gathering { children: Children::new(tasks, false), phase: Phase::Waiting, hop: Hop::new() }
+    }
+
+    /// One poll: the hops of an outcome already held, else `step` over the children (a call
+    /// with no tasks resolves at once to the empty outcome).
+    fn poll(&mut self, cx: &mut Context<'_>, step: Step<T, X>) -> Poll<Result<X, TaskError>> {
+        if let Some(polled) = self.hop.poll_held(&mut self.children.point, cx) {
+            return polled;
+        }
+        if self.children.tasks.is_empty() {
+            self.phase = Phase::Finished;
+            return Poll::Ready(Ok(X::default()));
+        }
+        let polled = step(&mut self.children, &mut self.phase, cx);
+        self.hop.resume(polled, cx)
+    }
+}
+
 /// Where a gathering future stands.
 #[derive(Debug)]
 enum Phase {
@@ -332,16 +364,14 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    Gather { children: Children::new(tasks, false), phase: Phase::Waiting, hop: Hop::new() }
+    Gather { call: Gathering::new(tasks) }
 }
 
 /// The future returned by [`gather`].
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct Gather<T> {
-    children: Children<T>,
-    phase: Phase,
-    hop: Hop<Result<Vec<T>, TaskError>>,
+    call: Gathering<T, Vec<T>>,
 }
 
 /// Nothing of it is pinned (the values it holds while hopping are moved out by value).
@@ -351,41 +381,34 @@ impl<T: Clone + Send + 'static> Future for Gather<T> {
     type Output = Result<Vec<T>, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if let Some(polled) = this.hop.poll_held(&mut this.children.point, cx) {
-            return polled;
-        }
-        if this.children.tasks.is_empty() {
-            this.phase = Phase::Finished;
-            return Poll::Ready(Ok(Vec::new()));
-        }
-        let polled = this.poll_children(cx);
-        this.hop.resume(polled, cx)
+        self.call.poll(cx, poll_gather)
     }
 }
 
-impl<T: Clone + Send + 'static> Gather<T> {
-    fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>, TaskError>> {
-        let this = self;
-        assert!(!matches!(this.phase, Phase::Finished), "Gather polled after it finished");
-        if this.children.remaining() > 0 {
-            this.phase.check_cancel(&mut this.children, cx);
+/// `gather`'s own part of a poll: the first failure ends the call.
+fn poll_gather<T: Clone + Send + 'static>(
+    children: &mut Children<T>,
+    phase: &mut Phase,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Vec<T>, TaskError>> {
+    assert!(!matches!(phase, Phase::Finished), "Gather polled after it finished");
+    if children.remaining() > 0 {
+        phase.check_cancel(children, cx);
+    }
+    while let Some(index) = std::task::ready!(children.poll_next_forwarding(cx)) {
+        let outcome = outcome_of(&children.tasks[index]);
+        if let (Phase::Waiting, Err(error)) = (&*phase, outcome) {
+            *phase = Phase::Finished;
+            children.stop_forwarding();
+            retrieve_later(children);
+            return Poll::Ready(Err(error));
         }
-        while let Some(index) = std::task::ready!(this.children.poll_next_forwarding(cx)) {
-            let outcome = outcome_of(&this.children.tasks[index]);
-            if let (Phase::Waiting, Err(error)) = (&this.phase, outcome) {
-                this.phase = Phase::Finished;
-                this.children.stop_forwarding();
-                retrieve_later(&this.children);
-                return Poll::Ready(Err(error));
-            }
-        }
-        this.children.stop_forwarding();
-        this.phase.take_forwarded(&this.children);
-        match std::mem::replace(&mut this.phase, Phase::Finished) {
-            Phase::Cancelling(cancelled) => Poll::Ready(Err(TaskError::Cancelled(cancelled))),
-            _ => Poll::Ready(this.children.tasks.iter().map(Task::result).collect()),
-        }
+    }
+    children.stop_forwarding();
+    phase.take_forwarded(children);
+    match std::mem::replace(phase, Phase::Finished) {
+        Phase::Cancelling(cancelled) => Poll::Ready(Err(TaskError::Cancelled(cancelled))),
+        _ => Poll::Ready(children.tasks.iter().map(Task::result).collect()),
     }
 }
 
@@ -447,16 +470,14 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    GatherSettled { children: Children::new(tasks, false), phase: Phase::Waiting, hop: Hop::new() }
+    GatherSettled { call: Gathering::new(tasks) }
 }
 
 /// The future returned by [`gather_settled`].
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct GatherSettled<T> {
-    children: Children<T>,
-    phase: Phase,
-    hop: Hop<Result<Vec<Result<T, TaskError>>, TaskError>>,
+    call: Gathering<T, Vec<Result<T, TaskError>>>,
 }
 
 /// Nothing of it is pinned (the values it holds while hopping are moved out by value).
@@ -466,38 +487,31 @@ impl<T: Clone + Send + 'static> Future for GatherSettled<T> {
     type Output = Result<Vec<Result<T, TaskError>>, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if let Some(polled) = this.hop.poll_held(&mut this.children.point, cx) {
-            return polled;
-        }
-        if this.children.tasks.is_empty() {
-            this.phase = Phase::Finished;
-            return Poll::Ready(Ok(Vec::new()));
-        }
-        let polled = this.poll_children(cx);
-        this.hop.resume(polled, cx)
+        self.call.poll(cx, poll_gather_settled)
     }
 }
 
-impl<T: Clone + Send + 'static> GatherSettled<T> {
-    fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<Result<T, TaskError>>, TaskError>> {
-        let this = self;
-        assert!(!matches!(this.phase, Phase::Finished), "GatherSettled polled after it finished");
-        if this.children.remaining() > 0 {
-            this.phase.check_cancel(&mut this.children, cx);
-        }
-        while std::task::ready!(this.children.poll_next_forwarding(cx)).is_some() {}
-        this.children.stop_forwarding();
-        this.phase.take_forwarded(&this.children);
-        match std::mem::replace(&mut this.phase, Phase::Finished) {
-            Phase::Cancelling(cancelled) => {
-                for task in &this.children.tasks {
-                    drop(task.exception());
-                }
-                Poll::Ready(Err(TaskError::Cancelled(cancelled)))
+/// `gather_settled`'s own part of a poll: every outcome is an item.
+fn poll_gather_settled<T: Clone + Send + 'static>(
+    children: &mut Children<T>,
+    phase: &mut Phase,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Vec<Result<T, TaskError>>, TaskError>> {
+    assert!(!matches!(phase, Phase::Finished), "GatherSettled polled after it finished");
+    if children.remaining() > 0 {
+        phase.check_cancel(children, cx);
+    }
+    while std::task::ready!(children.poll_next_forwarding(cx)).is_some() {}
+    children.stop_forwarding();
+    phase.take_forwarded(children);
+    match std::mem::replace(phase, Phase::Finished) {
+        Phase::Cancelling(cancelled) => {
+            for task in &children.tasks {
+                drop(task.exception());
             }
-            _ => Poll::Ready(Ok(this.children.tasks.iter().map(Task::result).collect())),
+            Poll::Ready(Err(TaskError::Cancelled(cancelled)))
         }
+        _ => Poll::Ready(Ok(children.tasks.iter().map(Task::result).collect())),
     }
 }
 
