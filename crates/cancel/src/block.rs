@@ -8,6 +8,17 @@ use std::task::Waker;
 
 use crate::{CancelScope, Cancelled, ScopeSlot};
 
+/// What became of a block's own cancellation of its task (`TaskRef::cancel_block`).
+#[derive(Debug)]
+pub enum BlockCancel {
+    /// The task had finished: nothing was counted.
+    Refused,
+    /// Counted, and passed on to the task the body awaits (asyncio's `_fut_waiter.cancel()`).
+    Forwarded,
+    /// Counted; the request is the block's to deliver, through a [`BlockScope`].
+    Own(Cancelled),
+}
+
 /// The cancel scope a block runs under once something cancelled *the block*: it delivers that
 /// request once, to the block's cancellation points alone, and otherwise passes requests
 /// through from the scope around the block (unless a `shield` there masks them), so nested

@@ -81,7 +81,7 @@ mod error;
 mod scope;
 mod state;
 
-pub use block::BlockScope;
+pub use block::{BlockCancel, BlockScope};
 pub use error::Cancelled;
 pub use scope::{
     CancelScope, Cancellable, Forward, Masked, PointWaker, ScopeSlot, Shield, cancellable, end_forward, forward_to,

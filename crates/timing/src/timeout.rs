@@ -14,33 +14,36 @@
 //! 1. First poll (asyncio's `__aenter__`): note the current task and its `cancelling()`,
 //!    then poll the body. The body always runs until it first suspends, however short the
 //!    deadline, as in asyncio where the timer callback cannot run before the task yields.
-//! 2. When a poll leaves the body pending and the deadline has passed, the deadline
-//!    *expires* (asyncio's `_on_timeout`): `cancel()` on the current task, and a wake-up so
-//!    the body is polled again and the request is delivered at its current await. Nested
-//!    blocks whose deadlines pass together all cancel before the body is polled again, so
-//!    the counts in step 3 come out as in asyncio. The request is delivered by the task's
-//!    rule: a cancellation point in the block takes it (the block may clean up, or absorb
-//!    it); if the next poll of the block suspends without any point taking it, the block
-//!    awaits only foreign futures and is dropped there, as if the cancellation had
-//!    propagated out of it.
+//! 2. When the deadline passes, it *expires* (asyncio's `_on_timeout`): `cancel()` on the
+//!    task that entered the block. The timer's waker does it, as the timer fires, exactly as
+//!    asyncio's timer callback runs: before any task step that the same instant's timers
+//!    cause (a sleep due at the same instant in another task, or the task the block awaits,
+//!    sees the request: `cancel()` passes it on to an awaited task at once). A poll that
+//!    finds the deadline passed before the timer fired expires it there. The next poll of
+//!    the block moves the request out of the task into the block's own scope, so that only
+//!    the block's cancellation points may deliver it (a cancellation point takes it: the
+//!    block may clean up, or absorb it); if that poll suspends without any point taking it,
+//!    the block awaits only foreign futures and is dropped there, as if the cancellation had
+//!    propagated out of it. Nested blocks whose deadlines pass together all cancel before the
+//!    body is polled again, so the counts in step 3 come out as in asyncio.
 //! 3. When the body ends after an expiry (asyncio's `__aexit__`): `uncancel()`, and if that
 //!    leaves no more requests than on entry and the body ended cancelled, the outcome is
 //!    `TaskError::Timeout`; otherwise it is whatever the body ended with (a value the body
 //!    returned after absorbing the cancellation, its failure, or a cancellation that came
 //!    from elsewhere).
 //!
-//! A body that completes in the same poll in which the deadline is found to have passed
-//! keeps its value: completion wins over a deadline that has not yet been acted on.
+//! A body that completes before its next poll sees the expiry keeps its value: completion
+//! wins over a deadline whose cancellation has not been delivered (the request is withdrawn).
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use taskloop_cancel::BlockScope;
+use taskloop_cancel::{BlockCancel, BlockScope, Cancelled};
 use taskloop_core::{TaskError, TaskRef, current_task};
 use tokio::time::{Instant, Sleep};
 
@@ -323,6 +326,8 @@ pin_project! {
         body: Option<F>,
         #[pin]
         timer: Option<Sleep>,
+        // The timer's waker, made when the timer is first armed (or the deadline found passed).
+        expiry: Option<(Arc<Expiry>, Waker)>,
         state: State,
         // Shared with the `TimeoutHandle`s, once there is one.
         handle: OnceLock<TimeoutHandle>,
@@ -333,8 +338,15 @@ pin_project! {
             // Dropped after expiring but before the block ended: withdraw our request, so the
             // task is not left cancelling (reaching zero also withdraws it if undelivered).
             let this = this.project();
-            if let State::Expiring { task, .. } = this.state {
-                task.uncancel();
+            let fired = this.expiry.as_ref().is_some_and(|(expiry, _)| expiry.disarm());
+            match this.state {
+                State::Expiring { task, .. } => {
+                    task.uncancel();
+                }
+                State::Entered { task, .. } if fired => {
+                    task.uncancel();
+                }
+                _ => {}
             }
             if let Some(handle) = this.handle.get() {
                 handle.exit();
@@ -345,7 +357,13 @@ pin_project! {
 
 impl<F> Timeout<F> {
     fn new(deadline: Deadline, body: F) -> Self {
-        Timeout { body: Some(body), timer: None, state: State::Created(deadline), handle: OnceLock::new() }
+        Timeout {
+            body: Some(body),
+            timer: None,
+            expiry: None,
+            state: State::Created(deadline),
+            handle: OnceLock::new(),
+        }
     }
 
     /// A handle to this `Timeout`: asyncio's `cm` in `async with asyncio.timeout(d) as cm:`,
@@ -366,6 +384,11 @@ impl<F> Timeout<F> {
                 State::Created(_) => {}
                 State::Entered { deadline, .. } => {
                     handle.enter(*deadline);
+                    if let Some((expiry, _)) = &self.expiry
+                        && expiry.attach(&handle)
+                    {
+                        handle.expire();
+                    }
                 }
                 State::Expiring { .. } => {
                     handle.enter(None);
@@ -429,17 +452,21 @@ where
             State::Exited => panic!("`Timeout` polled after it completed"),
         }
 
-        // Polled again after the deadline: it expires before the block runs, as asyncio's
-        // timer callback runs before the wake-up of a sleep due at the same instant (the
-        // timeout's timer was scheduled first). The block's first run is never cut short.
         if let Some(handle) = this.handle.get() {
             handle.sync(this.state, this.timer.as_mut(), cx);
         }
-        if !entering
-            && let State::Entered { deadline: Some(deadline), .. } = this.state
-            && Instant::now() >= *deadline
-        {
-            expire(this.state, this.handle.get());
+        // Polled again after the deadline: it expires before the block runs, if its timer has
+        // not already (the block's first run is never cut short). An expired deadline's
+        // request moves into the block.
+        if let State::Entered { task, deadline, .. } = this.state {
+            if !entering && deadline.is_some_and(|at| Instant::now() >= at) {
+                expiry(this.expiry, task, this.handle.get()).0.fire();
+            }
+            if let Some((expiry, _)) = this.expiry.as_ref()
+                && expiry.fired()
+            {
+                begin_expiring(this.state, expiry);
+            }
         }
         let Some(body) = this.body.as_mut().as_pin_mut() else {
             panic!("`Timeout` polled after it completed");
@@ -458,7 +485,8 @@ where
                     // No cancellation point in the block took the deadline's request during a
                     // whole poll: the block awaits foreign futures only, and ends there.
                     this.body.set(None);
-                    return Poll::Ready(exit(this.state, this.handle.get(), Err(TaskError::Cancelled(cancelled))));
+                    let ended = Err(TaskError::Cancelled(cancelled));
+                    return Poll::Ready(exit(this.state, this.expiry.as_ref(), this.handle.get(), ended));
                 }
                 polled
             }
@@ -467,26 +495,42 @@ where
         if let Poll::Ready(result) = polled {
             this.body.set(None);
             let result = result.map_err(|e| TaskError::from_body_error(e.into()));
-            return Poll::Ready(exit(this.state, this.handle.get(), result));
+            return Poll::Ready(exit(this.state, this.expiry.as_ref(), this.handle.get(), result));
         }
 
         // The block may have moved the deadline (`reschedule`) during this poll.
         if let Some(handle) = this.handle.get() {
             handle.sync(this.state, this.timer.as_mut(), cx);
         }
-        if let State::Entered { deadline: Some(deadline), .. } = this.state
-            && poll_deadline(this.timer, *deadline, cx)
-        {
-            expire(this.state, this.handle.get());
-            // Poll the body again, for its cancellation points to deliver the request.
-            cx.waker().wake_by_ref();
+        if let State::Entered { task, deadline, .. } = this.state {
+            let passed = match deadline {
+                Some(at) => {
+                    let (expiry, waker) = expiry(this.expiry, task, this.handle.get());
+                    poll_deadline(this.timer, *at, expiry, waker, cx) && expiry.fire()
+                }
+                None => false,
+            };
+            // The deadline passed during this poll, or the timer fired during it (another
+            // thread): the request goes to the block, which is polled again to deliver it.
+            if let Some((expiry, _)) = this.expiry.as_ref()
+                && (passed || expiry.fired())
+            {
+                begin_expiring(this.state, expiry);
+                cx.waker().wake_by_ref();
+            }
         }
         Poll::Pending
     }
 }
 
-/// Whether `deadline` has passed; if not, the timer is armed to wake the task when it does.
-fn poll_deadline(mut timer: Pin<&mut Option<Sleep>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+/// Whether `deadline` has passed; if not, the timer is armed to fire `expiry` when it does.
+fn poll_deadline(
+    mut timer: Pin<&mut Option<Sleep>>,
+    deadline: Instant,
+    expiry: &Expiry,
+    expiry_waker: &Waker,
+    cx: &Context<'_>,
+) -> bool {
     loop {
         if Instant::now() >= deadline {
             return true;
@@ -495,7 +539,8 @@ fn poll_deadline(mut timer: Pin<&mut Option<Sleep>>, deadline: Instant, cx: &mut
             timer.set(Some(tokio::time::sleep_until(sleep_target(deadline))));
             continue;
         };
-        if sleep.as_mut().poll(cx).is_pending() {
+        expiry.arm(deadline, cx.waker());
+        if sleep.as_mut().poll(&mut Context::from_waker(expiry_waker)).is_pending() {
             return false;
         }
         if sleep.deadline() >= deadline {
@@ -506,36 +551,167 @@ fn poll_deadline(mut timer: Pin<&mut Option<Sleep>>, deadline: Instant, cx: &mut
     }
 }
 
-/// Step 2: cancels the task that entered the block, as asyncio does (so `cancelling()` counts
-/// it), then takes the request straight back from the task, masked or not, into the block's
-/// own scope: only the block's cancellation points may deliver it.
-fn expire(state: &mut State, handle: Option<&TimeoutHandle>) {
-    if let Some(handle) = handle {
-        handle.expire();
-    }
+/// The timeout's [`Expiry`], made on first use, and the waker its timer is polled with.
+fn expiry<'a>(
+    slot: &'a mut Option<(Arc<Expiry>, Waker)>,
+    task: &TaskRef,
+    handle: Option<&TimeoutHandle>,
+) -> &'a (Arc<Expiry>, Waker) {
+    slot.get_or_insert_with(|| {
+        let state = ExpiryState {
+            task: task.clone(),
+            handle: handle.cloned(),
+            fired: false,
+            own: None,
+            disarmed: false,
+            armed: None,
+        };
+        let expiry = Arc::new(Expiry { state: Mutex::new(state) });
+        let waker = Waker::from(expiry.clone());
+        (expiry, waker)
+    })
+}
+
+/// Step 2, as seen from the block: the deadline's request (made by [`Expiry::fire`]) goes
+/// into the block's own scope: only the block's cancellation points may deliver it. A request
+/// passed on to the task the block awaits is not the block's: the scope starts empty and the
+/// awaited task ends the way it ends.
+fn begin_expiring(state: &mut State, expiry: &Expiry) {
     if let State::Entered { task, cancelling, .. } = std::mem::replace(state, State::Exited) {
-        // Our own task is running (it is polling us), so the request is always accepted.
-        let _accepted = task.cancel();
-        let scope = BlockScope::take_from_current();
+        let scope = BlockScope::new(expiry.take_own());
         *state = State::Expiring { task, cancelling, scope };
     }
 }
 
 /// Step 3: the block ended with `result`; decides what the `Timeout` resolves to.
-fn exit<T>(state: &mut State, handle: Option<&TimeoutHandle>, result: Result<T, TaskError>) -> Result<T, TaskError> {
+fn exit<T>(
+    state: &mut State,
+    expiry: Option<&(Arc<Expiry>, Waker)>,
+    handle: Option<&TimeoutHandle>,
+    result: Result<T, TaskError>,
+) -> Result<T, TaskError> {
+    let fired = expiry.is_some_and(|(expiry, _)| expiry.disarm());
     if let Some(handle) = handle {
         handle.exit();
     }
-    match std::mem::replace(state, State::Exited) {
-        State::Expiring { task, cancelling, .. } => {
-            let remaining = task.uncancel();
-            match result {
-                // No request arrived from elsewhere: this cancellation is ours.
-                Err(TaskError::Cancelled(_)) if remaining <= cancelling => Err(TaskError::Timeout),
-                other => other,
+    let (task, cancelling) = match std::mem::replace(state, State::Exited) {
+        State::Expiring { task, cancelling, .. } => (task, cancelling),
+        // The timer fired, but the block ended before it saw the request: withdraw it.
+        State::Entered { task, cancelling, .. } if fired => (task, cancelling),
+        _ => return result,
+    };
+    let remaining = task.uncancel();
+    match result {
+        // No request arrived from elsewhere: this cancellation is ours.
+        Err(TaskError::Cancelled(_)) if remaining <= cancelling => Err(TaskError::Timeout),
+        other => other,
+    }
+}
+
+/// The deadline timer's waker: asyncio's `_on_timeout`, run as the timer fires.
+///
+/// Running it in the waker rather than at the task's next poll is what gives asyncio's order:
+/// every timer due at an instant runs before any task step it causes, so a sleep due at the
+/// same instant in the task the block awaits sees the request (`cancel()` passes it on at
+/// once), as it does in asyncio.
+struct Expiry {
+    state: Mutex<ExpiryState>,
+}
+
+struct ExpiryState {
+    /// The task that entered the block.
+    task: TaskRef,
+    handle: Option<TimeoutHandle>,
+    /// The task was cancelled for the deadline (and owes an `uncancel`).
+    fired: bool,
+    /// The deadline's request, for the block to deliver (unless it was passed on).
+    own: Option<Cancelled>,
+    /// The block ended or the `Timeout` was dropped: a late timer does nothing.
+    disarmed: bool,
+    /// The deadline the timer is armed for, and the task's waker. A wake-up before the
+    /// deadline (a timer capped at the far future, or tokio's cooperative budget making the
+    /// sleep yield) only wakes the task, for the `Timeout` to poll the timer again.
+    armed: Option<(Instant, Waker)>,
+}
+
+impl Expiry {
+    fn lock(&self) -> MutexGuard<'_, ExpiryState> {
+        // Nothing of the user's runs under this lock.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Cancels the task for the deadline, unless done before or disarmed. Returns whether the
+    /// deadline has fired. The lock is held across `cancel()`, so a `Timeout` that ends or is
+    /// dropped meanwhile (on another thread) sees the request it must withdraw.
+    fn fire(&self) -> bool {
+        let mut st = self.lock();
+        if !st.fired && !st.disarmed {
+            st.fired = true;
+            if let Some(handle) = &st.handle {
+                handle.expire();
+            }
+            match st.task.cancel_block() {
+                BlockCancel::Refused => st.fired = false,
+                BlockCancel::Forwarded => {}
+                BlockCancel::Own(cancelled) => st.own = Some(cancelled),
             }
         }
-        _ => result,
+        st.fired
+    }
+
+    fn fired(&self) -> bool {
+        self.lock().fired
+    }
+
+    fn take_own(&self) -> Option<Cancelled> {
+        self.lock().own.take()
+    }
+
+    fn arm(&self, deadline: Instant, waker: &Waker) {
+        let mut st = self.lock();
+        match &mut st.armed {
+            Some((at, armed)) if armed.will_wake(waker) => *at = deadline,
+            armed => {
+                let replaced = armed.replace((deadline, waker.clone()));
+                drop(st);
+                drop(replaced);
+            }
+        }
+    }
+
+    /// A handle made after the timer was armed: it hears of the expiry too. Returns whether the
+    /// deadline has already fired.
+    fn attach(&self, handle: &TimeoutHandle) -> bool {
+        let mut st = self.lock();
+        st.handle = Some(handle.clone());
+        st.fired
+    }
+
+    /// The block ended or the `Timeout` is dropped: a later firing does nothing. Returns
+    /// whether the deadline fired (the task owes an `uncancel`).
+    fn disarm(&self) -> bool {
+        let mut st = self.lock();
+        st.disarmed = true;
+        st.fired
+    }
+}
+
+impl Wake for Expiry {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let early = match &self.lock().armed {
+            Some((deadline, waker)) if Instant::now() < *deadline => Some(waker.clone()),
+            _ => None,
+        };
+        match early {
+            Some(task) => task.wake(),
+            None => {
+                self.fire();
+            }
+        }
     }
 }
 

@@ -153,7 +153,7 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 use taskloop_callbacks::{CallbackId, CallbackList};
-use taskloop_cancel::{CancelScope, CancelState, Cancelled, Forward, PointWaker};
+use taskloop_cancel::{BlockCancel, CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
 use crate::runtime::{ExceptionContext, LoopShared};
@@ -577,6 +577,42 @@ impl Header {
             w.wake();
         }
         true
+    }
+
+    /// A block's own cancellation (a `Timeout`'s deadline): asyncio's `task.cancel()` made by
+    /// the block's timer. Counted as any request, and passed on at once if the task is
+    /// suspended at an await that forwards (invariant 8). Otherwise, or if the target refuses,
+    /// it is not made pending here, where a wrapper outside the block (a `shield`, a
+    /// `cancellable`) could take it, but returned for the block's own scope to deliver, and the
+    /// task is woken to poll the block.
+    pub(crate) fn cancel_block(&self) -> BlockCancel {
+        tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested by a block");
+        let current = self.is_current();
+        let running = current || self.flags() & AT_YIELD != 0;
+        let parts = {
+            let mut st = lock(&self.state);
+            let running = running || st.task_waker.is_none();
+            if !st.cancel.count() {
+                return BlockCancel::Refused;
+            }
+            let target = if running { None } else { st.forward.clone() };
+            // Cancellation points polled with wakers of their own (inside a `FuturesUnordered`)
+            // are woken too, so the block's next poll reaches them.
+            let points = st.rare.as_deref().map(|rare| rare.points.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>());
+            (target, points, if current { None } else { st.task_waker.clone() })
+        };
+        let (target, points, waker) = parts;
+        if let Some(target) = target
+            && !forwarding::reached(self.id)
+            && forwarding::through(self.id, || target.forward(None))
+        {
+            return BlockCancel::Forwarded;
+        }
+        points.into_iter().flatten().for_each(Waker::wake);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        BlockCancel::Own(Cancelled::new())
     }
 
     /// Keeps the waker of a cancellation point that is polled with a waker other than the

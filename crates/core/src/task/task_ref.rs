@@ -122,6 +122,14 @@ impl TaskRef {
         self.header().cancel(Some(message.into()))
     }
 
+    /// Cancels the task for a block inside it that received a cancellation of its own (a
+    /// `Timeout` whose deadline passed): counted as a request, passed on to the task the body
+    /// awaits if it awaits one, and otherwise returned for the block's `taskloop_cancel::BlockScope` to deliver. Runtime plumbing for `taskloop-timing`.
+    #[doc(hidden)]
+    pub fn cancel_block(&self) -> taskloop_cancel::BlockCancel {
+        self.header().cancel_block()
+    }
+
     /// The number of cancel requests not withdrawn.
     pub fn cancelling(&self) -> usize {
         self.header().cancelling()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use taskloop::{Instant, TaskError, cancellable, create_task, current_task, sleep, timeout, timeout_at};
+use taskloop::{Instant, TaskError, cancellable, create_task, current_task, sleep, timeout, timeout_at, wait_for};
 
 use crate::on_both_flavours;
 use crate::support::{Log, MS, SEC, ms_since, paused};
@@ -428,6 +428,52 @@ fn a_deadline_and_a_sleep_due_at_the_same_instant_time_out() {
     paused(async {
         let outcome = timeout(260 * MS, sleep(260 * MS)).await;
         assert!(matches!(outcome, Err(TaskError::Timeout)));
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
+
+/// A deadline runs as its timer fires, before any task step that the same instant's timers
+/// cause: the task the block awaits is cancelled even though its own sleep is due at that very
+/// instant, and the block ends in `Timeout`. On CPython 3.13 this prints `t1 TimeoutError`,
+/// `t2 cancelled`, then `wait_for TimeoutError; t3 cancelled: True`:
+///
+/// ```python
+/// async def main():
+///     async def t2():
+///         await asyncio.sleep(0.1)
+///         return "slept"
+///     async def t1():
+///         async with asyncio.timeout(0.1):
+///             await T2
+///     T2 = asyncio.create_task(t2())
+///     T1 = asyncio.create_task(t1())
+///     try: await T1
+///     except TimeoutError: print("t1 TimeoutError")
+///     try: print(await T2)
+///     except asyncio.CancelledError: print("t2 cancelled")
+///     T3 = asyncio.create_task(t2())
+///     try: await asyncio.wait_for(T3, 0.1)
+///     except TimeoutError: print("wait_for TimeoutError; t3 cancelled:", T3.cancelled())
+/// ```
+#[test]
+fn a_deadline_reaches_the_awaited_task_before_its_sleep_due_at_the_same_instant_returns() {
+    paused(async {
+        let t2 = || async {
+            sleep(100 * MS).await?;
+            anyhow::Ok("slept")
+        };
+        let awaited = create_task(t2());
+        let waiting = awaited.clone();
+        let t1 = create_task(async move { timeout(100 * MS, waiting).await });
+        assert!(matches!(t1.await, Err(TaskError::Timeout)), "t1 TimeoutError");
+        assert!(awaited.cancelled(), "t2 cancelled, though its sleep was due at the deadline");
+
+        let t3 = create_task(t2());
+        let outcome = wait_for(&t3, 100 * MS).await;
+        assert!(matches!(outcome, Err(TaskError::Timeout)), "{outcome:?}");
+        assert!(t3.cancelled());
         assert_eq!(current_task().unwrap().cancelling(), 0);
         anyhow::Ok(())
     })
