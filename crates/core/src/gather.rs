@@ -16,13 +16,13 @@ use std::task::{Context, Poll};
 
 use std::sync::Arc;
 
-use futures::stream::{FusedStream, FuturesUnordered, Stream, StreamExt};
+use futures::stream::{FusedStream, Stream};
 use taskloop_cancel::{Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
 use crate::sync::{Mutex, lock};
 use crate::task::{Task, TaskRef};
-use crate::wait::Done;
+use crate::wait::DoneSet;
 
 /// The outcome of a task that is done, without its value: `Ok(())`, or how it ended.
 /// Marks the outcome retrieved (a failure read here is not reported as never retrieved).
@@ -110,7 +110,7 @@ struct Children<T> {
     tasks: Vec<Task<T>>,
     /// Tasks that were done at the call, in input order: reported before any other.
     ready: VecDeque<usize>,
-    pending: FuturesUnordered<Done>,
+    pending: DoneSet,
     /// Reaches the gathering call with a cancel request of the task awaiting it.
     point: PointWaker,
     /// While a `gather` waits, where its task's requests go at once (asyncio's gathering
@@ -148,7 +148,7 @@ impl<T: Send + 'static> Children<T> {
         let mut all = Vec::with_capacity(iter.size_hint().0);
         let mut seen = HashSet::new();
         let mut ready = VecDeque::new();
-        let pending = FuturesUnordered::new();
+        let mut pending = DoneSet::new();
         for handle in iter {
             let task = handle.borrow();
             if dedup && !seen.insert(task.id()) {
@@ -158,7 +158,7 @@ impl<T: Send + 'static> Children<T> {
             if task.done() {
                 ready.push_back(index);
             } else {
-                pending.push(Done::new(task.as_task_ref(), index));
+                pending.push(task.as_task_ref(), index);
             }
             all.push(task.clone());
         }
@@ -177,14 +177,14 @@ impl<T> Children<T> {
         if let Some(index) = self.ready.pop_front() {
             return Poll::Ready(Some(index));
         }
-        self.pending.poll_next_unpin(cx)
+        self.pending.poll_next(cx)
     }
 
     /// Asks every task still running to stop, with the caller's message (as asyncio's
     /// gathering future passes its `cancel(msg)` on to its children).
     fn cancel_pending(&self, cancelled: &Cancelled) {
-        for child in self.pending.iter() {
-            child.task().header().cancel(cancelled.message_arc().cloned());
+        for (child, _) in self.pending.iter() {
+            child.header().cancel(cancelled.message_arc().cloned());
         }
     }
 
@@ -192,7 +192,7 @@ impl<T> Children<T> {
     /// at once (invariant 8 of the task module). Registered once.
     fn forward_while_waiting(&mut self) {
         if self.forward.is_none() {
-            let children = self.pending.iter().map(|child| child.task().clone()).collect();
+            let children = self.pending.iter().map(|(child, _)| child.clone()).collect();
             let forward = Arc::new(GatherForward { children, cancelled: Mutex::new(None) });
             self.forward = Some(forward.clone());
             taskloop_cancel::forward_to(std::ptr::null(), || forward);
@@ -419,8 +419,8 @@ fn retrieve_later<T: Send + 'static>(children: &Children<T>) {
     for &index in &children.ready {
         drop(children.tasks[index].exception());
     }
-    for child in children.pending.iter() {
-        let task = &children.tasks[child.index];
+    for (_, index) in children.pending.iter() {
+        let task = &children.tasks[index];
         task.add_done_callback(|task| drop(task.exception()));
     }
 }

@@ -1,14 +1,15 @@
 //! Waiting for many tasks: `wait`.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use taskloop_cancel::PointWaker;
 
 use crate::error::TaskError;
+use crate::sync::{Mutex, lock};
 use crate::task::{TaskRef, WaiterKey};
 
 /// When [`wait`] returns: asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
@@ -80,8 +81,10 @@ where
     };
 
     let already = refs.iter().any(|r| r.done() && finished(r));
-    let mut waiting: FuturesUnordered<Done> =
-        refs.iter().enumerate().filter(|(_, r)| !r.done()).map(|(i, r)| Done::new(r.clone(), i)).collect();
+    let mut waiting = DoneSet::new();
+    for (i, r) in refs.iter().enumerate().filter(|(_, r)| !r.done()) {
+        waiting.push(r.clone(), i);
+    }
     if !refs.is_empty() {
         // As asyncio's `wait`, which always awaits a future of its own that a done callback of
         // the tasks completes: it resumes two loop iterations after what it waits for
@@ -89,7 +92,7 @@ where
         // happened before the call. Here a finishing task wakes it directly, so it yields once
         // more after waiting, twice after not waiting; each poll is where a cancellation is
         // delivered.
-        let mut wait_more = !already && !waiting.is_empty();
+        let mut wait_more = !already && waiting.len() > 0;
         let mut suspended = false;
         let mut hops: Option<u8> = None;
         let mut deadline = timeout.filter(|_| wait_more).map(|d| Box::pin(tokio::time::sleep(d)));
@@ -98,7 +101,7 @@ where
             if let Some(cancelled) = point.poll_cancel(cx) {
                 return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
             }
-            while wait_more && let Poll::Ready(next) = waiting.poll_next_unpin(cx) {
+            while wait_more && let Poll::Ready(next) = waiting.poll_next(cx) {
                 match next {
                     Some(index) if !finished(&refs[index]) => {}
                     _ => wait_more = false,
@@ -134,34 +137,146 @@ where
     Ok((done, pending))
 }
 
-/// Resolves to its `index` when the task is done, without reading (retrieving) its outcome
-/// or passing a cancellation on to it: how `wait`, `gather` and `as_completed` wait for many
-/// tasks with one waiter slot each.
+/// Waits for many tasks at once, one waiter slot each, without reading (retrieving) their
+/// outcomes or passing a cancellation on to them, and reports each task's index as it
+/// finishes, in the order they finished: how `wait`, `gather` and `as_completed` wait.
+///
+/// Each task's waiter slot holds a waker of its own that queues the task's position and wakes
+/// the caller once. (A `FuturesUnordered` would also do, but it wakes its task once more after
+/// polling all its futures, and that extra step moves the caller's resumption by a loop
+/// iteration against asyncio.)
+pub(crate) struct DoneSet {
+    children: Vec<Child>,
+    /// Children not reported yet.
+    left: usize,
+    /// Positions in `children` to poll: each new child once, then each child woken.
+    queue: VecDeque<usize>,
+    woken: Arc<Woken>,
+}
+
+struct Child {
+    task: TaskRef,
+    key: WaiterKey,
+    index: usize,
+    waker: Option<Waker>,
+    reported: bool,
+}
+
+struct Woken {
+    /// Positions woken since the caller last looked, and the caller's waker.
+    state: Mutex<(Vec<usize>, Option<Waker>)>,
+}
+
+/// The waker of one child's waiter slot.
+struct ChildWaker {
+    woken: Arc<Woken>,
+    position: usize,
+}
+
+impl Wake for ChildWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let caller = {
+            let mut st = lock(&self.woken.state);
+            st.0.push(self.position);
+            st.1.clone()
+        };
+        if let Some(caller) = caller {
+            caller.wake();
+        }
+    }
+}
+
+impl DoneSet {
+    pub(crate) fn new() -> Self {
+        let woken = Arc::new(Woken { state: Mutex::new((Vec::new(), None)) });
+        DoneSet { children: Vec::new(), left: 0, queue: VecDeque::new(), woken }
+    }
+
+    /// Waits for `task` too, reported as `index`.
+    pub(crate) fn push(&mut self, task: TaskRef, index: usize) {
+        self.queue.push_back(self.children.len());
+        self.children.push(Child { task, key: None, index, waker: None, reported: false });
+        self.left += 1;
+    }
+
+    /// How many tasks have not been reported.
+    pub(crate) fn len(&self) -> usize {
+        self.left
+    }
+
+    /// The tasks not reported yet, with their indices.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&TaskRef, usize)> {
+        self.children.iter().filter(|child| !child.reported).map(|child| (&child.task, child.index))
+    }
+
+    /// The index of the next task done, `None` once every task was reported.
+    pub(crate) fn poll_next(&mut self, cx: &Context<'_>) -> Poll<Option<usize>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        {
+            let mut st = lock(&self.woken.state);
+            if !st.1.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.1 = Some(cx.waker().clone());
+            }
+            self.queue.extend(st.0.drain(..));
+        }
+        while let Some(position) = self.queue.pop_front() {
+            let child = &mut self.children[position];
+            if child.reported {
+                continue;
+            }
+            let woken = &self.woken;
+            let waker =
+                child.waker.get_or_insert_with(|| Waker::from(Arc::new(ChildWaker { woken: woken.clone(), position })));
+            if child.task.header().poll_done(&mut child.key, &mut Context::from_waker(waker)).is_ready() {
+                child.reported = true;
+                self.left -= 1;
+                return Poll::Ready(Some(child.index));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for DoneSet {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            child.task.header().forget_waiter(&mut child.key);
+        }
+    }
+}
+
+/// Resolves when the task is done, without reading (retrieving) its outcome or passing a
+/// cancellation on to it: what `Task::cancel_on` waits with.
+#[cfg(feature = "tokio-util")]
 pub(crate) struct Done {
     task: TaskRef,
     key: WaiterKey,
-    pub(crate) index: usize,
 }
 
+#[cfg(feature = "tokio-util")]
 impl Done {
-    pub(crate) fn new(task: TaskRef, index: usize) -> Self {
-        Done { task, key: None, index }
-    }
-
-    pub(crate) fn task(&self) -> &TaskRef {
-        &self.task
+    pub(crate) fn new(task: TaskRef) -> Self {
+        Done { task, key: None }
     }
 }
 
+#[cfg(feature = "tokio-util")]
 impl Future for Done {
-    type Output = usize;
+    type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.task.header().poll_done(&mut this.key, cx).map(|()| this.index)
+        this.task.header().poll_done(&mut this.key, cx)
     }
 }
 
+#[cfg(feature = "tokio-util")]
 impl Drop for Done {
     fn drop(&mut self) {
         self.task.header().forget_waiter(&mut self.key);

@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use taskloop::{ReturnWhen, create_task, current_task, sleep, wait, yield_now};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use taskloop::{ReturnWhen, Task, TaskError, create_task, current_task, gather, sleep, wait, yield_now};
 
 use crate::on_both_flavours;
 use crate::support::{Log, paused};
@@ -371,4 +375,41 @@ fn a_cancel_around_a_cycle_of_awaits_ends_both_tasks() {
         })
         .unwrap();
     });
+}
+
+/// Waiting on several tasks polls the waiting task once per wake-up that matters: at the call,
+/// once per task finishing, and once for the hop that stands for asyncio's done callback (see
+/// `gather`). A spurious extra poll (a `FuturesUnordered` wakes its task again after polling
+/// all its futures) would let a waiter see its tasks done one loop iteration early, and
+/// `run`'s end find it past its await.
+#[test]
+fn gather_and_wait_poll_their_task_once_per_wake_up() {
+    for use_wait in [false, true] {
+        paused(async move {
+            let children: Vec<Task<u64>> = (1..=3)
+                .map(|i| {
+                    create_task(async move {
+                        sleep(Duration::from_millis(10 * i)).await?;
+                        anyhow::Ok(i)
+                    })
+                })
+                .collect();
+            let polls = AtomicUsize::new(0);
+            let mut call = if use_wait {
+                Box::pin(async { wait(children, ReturnWhen::AllCompleted, None).await.map(drop) })
+                    as Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>
+            } else {
+                Box::pin(async { gather(children).await.map(drop) })
+            };
+            poll_fn(|cx| {
+                polls.fetch_add(1, Ordering::Relaxed);
+                call.as_mut().poll(cx)
+            })
+            .await?;
+            // The call, each of the 3 finishing, and the hop.
+            assert_eq!(polls.load(Ordering::Relaxed), 5, "wait: {use_wait}");
+            anyhow::Ok(())
+        })
+        .unwrap();
+    }
 }
