@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::runtime::LoopShared;
+use crate::event_loop::LoopShared;
 use crate::task::TaskRef;
 
 thread_local! {

@@ -22,7 +22,7 @@
 use taskloop_cancel::Cancelled;
 
 use crate::error::TaskError;
-use crate::runtime::Builder;
+use crate::event_loop::Builder;
 
 /// The loop's Ctrl-C setting (`Builder::handle_ctrl_c`). The default handles it.
 #[derive(Debug, Clone, Copy, Default)]

@@ -28,8 +28,8 @@ use tokio::task::AbortHandle;
 
 use crate::context::{self, InLoop};
 use crate::error::TaskError;
-use crate::runtime::{Builder, LoopShared, await_leftovers};
-use crate::task::spawn_main;
+use crate::event_loop::{Builder, LoopShared, await_leftovers};
+use crate::spawn::spawn_main;
 
 /// Runs `fut` as the main task of a new loop on the tokio runtime that polls this future, and
 /// shuts that loop down: [`run`](crate::run) for an application that already has a runtime.

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::runtime::Builder;
+use crate::event_loop::Builder;
 
 /// Where blocking or CPU-bound work runs: asyncio's `concurrent.futures.Executor`, as seen
 /// by the loop.

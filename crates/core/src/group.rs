@@ -17,7 +17,8 @@ use taskloop_cancel::{Cancelled, PointWaker};
 
 use crate::error::TaskError;
 use crate::group_error::TaskGroupError;
-use crate::task::{Task, TaskRef, create_task};
+use crate::spawn::create_task;
+use crate::task::{Task, TaskRef};
 
 /// A set of tasks that finish together: asyncio's `asyncio.TaskGroup`.
 ///

@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::runtime::{Builder, LoopShared, Runtime, await_leftovers};
-use crate::task::spawn_main;
+use crate::event_loop::{Builder, LoopShared, Runtime, await_leftovers};
+use crate::spawn::spawn_main;
 use crate::threadsafe::LoopHandle;
 
 /// A loop that runs several main tasks one after the other: asyncio's `asyncio.Runner`.

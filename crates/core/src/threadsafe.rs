@@ -36,8 +36,9 @@ use taskloop_cancel::Cancelled;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::runtime::{Handle, LoopShared};
-use crate::task::{SpawnError, TaskBuilder, TaskRef};
+use crate::event_loop::{Handle, LoopShared};
+use crate::spawn::{SpawnError, TaskBuilder};
+use crate::task::TaskRef;
 
 /// A handle to a loop for other threads: the asyncio event loop object as seen from outside
 /// it.

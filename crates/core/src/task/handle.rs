@@ -65,7 +65,7 @@ pub struct Task<T> {
 }
 
 impl<T> Task<T> {
-    pub(super) fn from_shared(shared: Arc<Shared<T>>) -> Self {
+    pub(crate) fn from_shared(shared: Arc<Shared<T>>) -> Self {
         Task { shared, waiter: None, point: PointWaker::new(), yielded: false }
     }
 

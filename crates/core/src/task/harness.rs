@@ -14,7 +14,7 @@ use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 use super::{Shared, Start, Suspend, Suspended};
 use crate::context;
 use crate::error::{TaskError, panic_message};
-use crate::runtime::{ExceptionContext, RegistryKey};
+use crate::event_loop::{ExceptionContext, RegistryKey};
 
 pin_project! {
     #[project = HarnessProj]

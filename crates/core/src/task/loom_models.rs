@@ -11,7 +11,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use super::{CancelRequest, Shared, TaskError};
-use crate::runtime::LoopShared;
+use crate::event_loop::LoopShared;
 
 fn new_task() -> (Arc<LoopShared>, Arc<Shared<u32>>) {
     let loop_ = Arc::new(LoopShared::new(1, true, false, false));

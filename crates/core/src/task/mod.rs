@@ -134,7 +134,6 @@
 //!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
 //!   after the gate opened sees no gate.
 
-mod builder;
 mod handle;
 mod harness;
 #[cfg(all(test, taskloop_loom))]
@@ -142,8 +141,6 @@ mod loom_models;
 mod task_ref;
 mod waiters;
 
-pub(crate) use builder::spawn_main;
-pub use builder::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
 pub use handle::{Join, Task};
 pub(crate) use harness::Harness;
 pub use task_ref::{TaskId, TaskRef};
@@ -156,7 +153,7 @@ use taskloop_callbacks::{CallbackId, CallbackList};
 use taskloop_cancel::{CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::runtime::{ExceptionContext, LoopShared};
+use crate::event_loop::{ExceptionContext, LoopShared};
 use crate::sync::{AtomicU16, Mutex, Ordering, lock};
 pub(crate) use waiters::WaiterKey;
 use waiters::{Waiters, WakeList};

@@ -4,9 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::Waker;
 
-use super::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef};
 use crate::context;
-use crate::runtime::LoopShared;
+use crate::event_loop::LoopShared;
+use crate::task::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef};
 
 /// Why a task could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,11 +18,14 @@ use std::task::{Poll, Waker};
 
 use slab::Slab;
 
+mod report;
+
 use crate::context;
 use crate::error::{TaskError, panic_message};
-use crate::report::default_exception_handler;
+use crate::spawn::spawn_main;
 use crate::sync::{Mutex, lock};
-use crate::task::{DoneCallback, TaskRef, spawn_main};
+use crate::task::{DoneCallback, TaskRef};
+use report::default_exception_handler;
 
 /// The state shared by a loop's tasks.
 pub(crate) struct LoopShared {

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::error::TaskError;
-use crate::runtime::ExceptionContext;
+use crate::event_loop::ExceptionContext;
 
 /// Reports `context` as asyncio's default handler does: to `tracing` if a subscriber is set
 /// (globally or for this thread), else to stderr.
