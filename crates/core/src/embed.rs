@@ -28,7 +28,8 @@ use tokio::task::AbortHandle;
 
 use crate::context::{self, InLoop};
 use crate::error::TaskError;
-use crate::event_loop::{Builder, LoopShared, await_leftovers};
+use crate::event_loop::LoopShared;
+use crate::runtime::{Builder, await_leftovers};
 use crate::spawn::spawn_main;
 
 /// Runs `fut` as the main task of a new loop on the tokio runtime that polls this future, and

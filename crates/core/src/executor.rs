@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::event_loop::Builder;
 
 /// Where blocking or CPU-bound work runs: asyncio's `concurrent.futures.Executor`, as seen
 /// by the loop.
@@ -257,8 +256,8 @@ pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
 /// The executor options of a [`Builder`].
 #[derive(Clone, Default)]
 pub(crate) struct ExecutorConfig {
-    executor: Option<Arc<dyn Executor>>,
-    shutdown_timeout: Option<Duration>,
+    pub(crate) executor: Option<Arc<dyn Executor>>,
+    pub(crate) shutdown_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for ExecutorConfig {
@@ -267,60 +266,6 @@ impl fmt::Debug for ExecutorConfig {
             .field("default_executor", &self.executor.as_ref().map(|_| "dyn Executor"))
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
-    }
-}
-
-impl Builder {
-    /// Gives the loop `executor` as its default executor, the one `to_thread` and
-    /// `run_in_executor(None, ..)` use: asyncio's `loop.set_default_executor()` before the
-    /// loop starts. Without it, the first `to_thread` creates a `ThreadPool` with the default
-    /// options.
-    ///
-    /// The loop owns the executor and shuts it down when `run` ends (see
-    /// [`shutdown_timeout`](Builder::shutdown_timeout)). Each runtime built from this builder
-    /// shares the same executor.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskloop::{Runtime, ThreadPool, to_thread};
-    ///
-    /// # fn main() -> anyhow::Result<()> {
-    /// let pool = ThreadPool::builder().max_workers(2).thread_name_prefix("io").build()?;
-    /// let name = Runtime::builder().default_executor(pool).build()?.run(async {
-    ///     let name = to_thread(|| std::thread::current().name().map(str::to_owned)).await?;
-    ///     anyhow::Ok(name.unwrap_or_default())
-    /// })?;
-    /// assert!(name.starts_with("io"));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn default_executor(&mut self, executor: impl Executor + 'static) -> &mut Self {
-        self.executor.executor = Some(Arc::new(executor));
-        self
-    }
-
-    /// How long `run` waits, when main has ended and the leftover tasks are cancelled, for
-    /// work still running on the default executor: the `timeout` of asyncio's
-    /// `loop.shutdown_default_executor()`. Defaults to 300 seconds, as asyncio.
-    ///
-    /// Work still running after that is reported through `tracing` (a `warn` event, target
-    /// `taskloop`) and left to finish on its own thread; `run` returns without it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use taskloop::Runtime;
-    ///
-    /// # fn main() -> anyhow::Result<()> {
-    /// Runtime::builder().shutdown_timeout(Duration::from_secs(5)).build()?.run(async { anyhow::Ok(()) })?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.executor.shutdown_timeout = Some(timeout);
-        self
     }
 }
 

@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::event_loop::{Builder, LoopShared, Runtime, await_leftovers};
+use crate::event_loop::LoopShared;
+use crate::runtime::{Builder, Runtime, await_leftovers};
 use crate::spawn::spawn_main;
 use crate::threadsafe::LoopHandle;
 

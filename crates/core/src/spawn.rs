@@ -6,7 +6,7 @@ use std::task::Waker;
 
 use crate::context;
 use crate::event_loop::LoopShared;
-use crate::task::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef};
+use crate::task::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef, gate};
 
 /// Why a task could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -262,13 +262,13 @@ where
     E: Into<anyhow::Error>,
 {
     // On one thread a new task cannot start before its creator's poll returns; on several it
-    // could, on another worker, so it is held back (see `context::release_born_since`).
-    let gated = loop_.multi_thread && context::in_task();
+    // could, on another worker, so it is held back (see `task::gate`).
+    let gated = loop_.multi_thread && gate::in_task();
     let shared = Arc::new(Shared::new(loop_, name, flags | if gated { START_GATED } else { 0 }));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
     spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
     if gated {
-        context::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
+        gate::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
     }
     Task::from_shared(shared)
 }

@@ -6,9 +6,11 @@
 //! subscriber is set, else straight to stderr, so that a failure nobody read is never silent.
 
 use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::error::TaskError;
-use crate::event_loop::ExceptionContext;
+use super::{LoopShared, lock_std};
+use crate::error::{TaskError, panic_message};
+use crate::runtime::ExceptionContext;
 
 /// Reports `context` as asyncio's default handler does: to `tracing` if a subscriber is set
 /// (globally or for this thread), else to stderr.
@@ -50,4 +52,23 @@ pub(crate) fn render(context: &ExceptionContext) -> String {
         let _ = writeln!(out, "error: {}", shown.trim_end());
     }
     out
+}
+
+pub(crate) type ExceptionHandler = dyn Fn(&ExceptionContext) + Send + Sync;
+
+impl LoopShared {
+    /// Calls the exception handler (or the default one) with `context`; a panic in the
+    /// handler is caught and logged, never unwound into our state.
+    pub(crate) fn report(&self, context: ExceptionContext) {
+        let handler = lock_std(&self.handler).clone();
+        match handler {
+            Some(handler) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(&context))) {
+                    tracing::error!(target: "taskloop", "the exception handler panicked: {}", panic_message(&*payload));
+                    default_exception_handler(&context);
+                }
+            }
+            None => default_exception_handler(&context),
+        }
+    }
 }

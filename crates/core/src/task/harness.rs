@@ -11,10 +11,11 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 
+use super::gate;
 use super::{Shared, Start, Suspend, Suspended};
-use crate::context;
 use crate::error::{TaskError, panic_message};
-use crate::event_loop::{ExceptionContext, RegistryKey};
+use crate::event_loop::RegistryKey;
+use crate::runtime::ExceptionContext;
 
 pin_project! {
     #[project = HarnessProj]
@@ -99,7 +100,7 @@ where
         let endable = header.arm_cancel();
         let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
         let multi_thread = header.loop_.multi_thread;
-        let born = if multi_thread { context::born_mark() } else { 0 };
+        let born = if multi_thread { gate::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
         let entered = this.span.as_deref().map(tracing::Span::enter);
         taskloop_cancel::swap_in(this.scope, cx.waker());
@@ -107,7 +108,7 @@ where
         let at_yield = taskloop_cancel::swap_out(this.scope);
         drop(entered);
         if multi_thread {
-            context::release_born_since(born);
+            gate::release_born_since(born);
         }
         let result = match polled {
             Ok(Poll::Pending) => {

@@ -134,6 +134,7 @@
 //!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
 //!   after the gate opened sees no gate.
 
+pub(crate) mod gate;
 mod handle;
 mod harness;
 #[cfg(all(test, taskloop_loom))]
@@ -153,7 +154,8 @@ use taskloop_callbacks::{CallbackId, CallbackList};
 use taskloop_cancel::{CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::event_loop::{ExceptionContext, LoopShared};
+use crate::event_loop::LoopShared;
+use crate::runtime::ExceptionContext;
 use crate::sync::{AtomicU16, Mutex, Ordering, lock};
 pub(crate) use waiters::WaiterKey;
 use waiters::{Waiters, WakeList};
