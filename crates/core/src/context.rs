@@ -6,11 +6,11 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::event_loop::LoopShared;
+use crate::task::Loop;
 use crate::task::TaskRef;
 
 thread_local! {
-    static LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
+    static LOOP: RefCell<Option<Arc<Loop>>> = const { RefCell::new(None) };
 }
 
 /// The loop running on this thread, if any: the thread's loop (set for the whole of `run` on
@@ -20,12 +20,12 @@ thread_local! {
 /// (`run_embedded`): the runtime's threads are not the loop's, so nothing is set on them,
 /// and a task finds its loop through its own header. The thread-local is read first, so a
 /// loop that owns its runtime pays nothing for it.
-pub(crate) fn current_loop() -> Option<Arc<LoopShared>> {
+pub(crate) fn current_loop() -> Option<Arc<Loop>> {
     LOOP.with(|l| l.borrow().clone()).or_else(task_loop)
 }
 
 #[cold]
-fn task_loop() -> Option<Arc<LoopShared>> {
+fn task_loop() -> Option<Arc<Loop>> {
     current_task().map(|t| t.header().loop_.clone())
 }
 
@@ -34,14 +34,14 @@ pin_project_lite::pin_project! {
     /// callback runner, a timer driver): the loop is this thread's loop for each of its polls,
     /// so `call_soon`, `create_task` and `loop_state` work inside it as on the loop's threads.
     pub(crate) struct InLoop<F> {
-        loop_: Arc<LoopShared>,
+        loop_: Arc<Loop>,
         #[pin]
         fut: F,
     }
 }
 
 impl<F> InLoop<F> {
-    pub(crate) fn new(loop_: Arc<LoopShared>, fut: F) -> Self {
+    pub(crate) fn new(loop_: Arc<Loop>, fut: F) -> Self {
         InLoop { loop_, fut }
     }
 }
@@ -57,7 +57,7 @@ impl<F: std::future::Future> std::future::Future for InLoop<F> {
 }
 
 /// Restores the thread's previous loop after one poll of an [`InLoop`], even if it panics.
-struct PollGuard(Option<Arc<LoopShared>>);
+struct PollGuard(Option<Arc<Loop>>);
 
 impl Drop for PollGuard {
     fn drop(&mut self) {
@@ -72,7 +72,7 @@ impl Drop for PollGuard {
 ///
 /// If this thread already runs a loop: loops do not nest (asyncio: "asyncio.run() cannot be
 /// called from a running event loop").
-pub(crate) fn enter_loop(loop_: Arc<LoopShared>) -> LoopGuard {
+pub(crate) fn enter_loop(loop_: Arc<Loop>) -> LoopGuard {
     LOOP.with(|l| {
         let mut slot = l.borrow_mut();
         assert!(
@@ -86,7 +86,7 @@ pub(crate) fn enter_loop(loop_: Arc<LoopShared>) -> LoopGuard {
 
 /// Makes `loop_` the loop of a runtime worker thread for the thread's whole life (tokio's
 /// `on_thread_start`), or forgets it (`on_thread_stop`).
-pub(crate) fn set_worker_loop(loop_: Option<Arc<LoopShared>>) {
+pub(crate) fn set_worker_loop(loop_: Option<Arc<Loop>>) {
     let old = LOOP.with(|l| std::mem::replace(&mut *l.borrow_mut(), loop_));
     drop(old);
 }

@@ -70,13 +70,16 @@ pub use dump::{TaskDump, TaskInfo, dump};
 pub use embed::{run_embedded, spawn_loop_service};
 pub use error::TaskError;
 pub use event_loop::Handle;
-pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_default_executor};
+pub use executor::{Executor, Job, JobId, Refused};
 pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};
 pub use group::{GroupJoin, TaskGroup};
 pub use group_error::TaskGroupError;
 pub use group_scope::task_group;
 pub use runner::Runner;
-pub use runtime::{Builder, ExceptionContext, Runtime, call_soon, loop_state, run, set_exception_handler};
+pub use runtime::{
+    Builder, ExceptionContext, Runtime, call_soon, default_executor_or_init, loop_state, run, set_default_executor,
+    set_exception_handler, tokio_handle,
+};
 pub use spawn::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
 pub use task::{Join, Task, TaskId, TaskRef};
 pub use taskloop_callbacks::CallbackId;

@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::event_loop::LoopShared;
 use crate::runtime::{Builder, Runtime, await_leftovers};
 use crate::spawn::spawn_main;
+use crate::task::Loop;
 use crate::threadsafe::LoopHandle;
 
 /// A loop that runs several main tasks one after the other: asyncio's `asyncio.Runner`.
@@ -64,7 +64,7 @@ pub struct Runner {
     runtime: Option<Runtime>,
     /// The loop's callback runner, spawned by the first `run`.
     callbacks: Option<JoinHandle<()>>,
-    shared: Arc<LoopShared>,
+    shared: Arc<Loop>,
 }
 
 impl fmt::Debug for Runner {
@@ -195,7 +195,7 @@ impl Runner {
                 }
                 await_leftovers(shared, leftovers).await;
                 shared.set_closed();
-                shared.close_queue();
+                shared.callbacks.close();
                 let _ = callbacks.await;
             });
         }

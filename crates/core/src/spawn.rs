@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::context;
-use crate::event_loop::LoopShared;
+use crate::task::Loop;
 use crate::task::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef, gate};
 
 /// Why a task could not be created.
@@ -229,7 +229,7 @@ where
 /// loop's tokio runtime.
 #[track_caller]
 #[inline]
-fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
+fn spawn_on<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -243,7 +243,7 @@ where
 
 /// `run`'s main task: a task whose completion stops the loop (`LoopShared::schedule_stop`).
 #[track_caller]
-pub(crate) fn spawn_main<F, T, E>(loop_: Arc<LoopShared>, fut: F) -> Task<T>
+pub(crate) fn spawn_main<F, T, E>(loop_: Arc<Loop>, fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -255,7 +255,7 @@ where
 /// A task that starts when tokio first polls it (not eagerly), with its role `flags`.
 #[track_caller]
 #[inline]
-fn spawn_scheduled<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, flags: u16) -> Task<T>
+fn spawn_scheduled<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F, flags: u16) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -276,7 +276,7 @@ where
 /// An eager task: the body is boxed (so the harness may move to tokio after being polled), its
 /// first step runs here, and tokio sees it only if it suspends.
 #[track_caller]
-fn spawn_eager<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F) -> Task<T>
+fn spawn_eager<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,

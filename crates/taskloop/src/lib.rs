@@ -196,7 +196,8 @@
 //! - **Inside an existing tokio application, and from other threads** — [`run_embedded`]
 //!   (a loop on the runtime you already have), [`Runner`] (several mains on one loop),
 //!   [`LoopHandle`] (`call_soon_threadsafe`, `spawn_threadsafe` / `run_coroutine_threadsafe`,
-//!   `all_tasks`) and the [`ConcurrentFuture`] a thread waits on.
+//!   `all_tasks`) and the [`ConcurrentFuture`] a thread waits on; [`tokio_handle`] for tokio
+//!   APIs that want the runtime underneath.
 //! - **Waiting for many** — [`wait`], [`ReturnWhen`], [`gather`], [`gather_settled`],
 //!   [`as_completed`], [`TaskGroup`], [`task_group`], [`TaskGroupError`].
 //! - **Done callbacks** — [`Task::add_done_callback`], [`CallbackId`], [`ProgressTracker`].
@@ -252,7 +253,7 @@ pub use taskloop_core::{
 };
 
 #[doc(inline)]
-pub use taskloop_core::{ConcurrentFuture, LoopHandle, Runner, run_embedded};
+pub use taskloop_core::{ConcurrentFuture, LoopHandle, Runner, run_embedded, tokio_handle};
 
 #[doc(inline)]
 pub use taskloop_callbacks::{Progress, ProgressTracker};

@@ -1,5 +1,7 @@
-//! The callback queue: done callbacks and `call_soon` callbacks, run in order by one runner.
+//! The callback queue: done callbacks and `call_soon` callbacks, in one FIFO queue that one
+//! *runner* (a plain tokio task, see `LoopShared::run_callbacks`) drains in order.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -7,54 +9,61 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
 
-use super::LoopShared;
-use crate::context;
-use crate::error::{TaskError, panic_message};
-use crate::runtime::ExceptionContext;
-use crate::sync::lock;
-use crate::task::DoneCallback;
+use crate::sync::{Mutex, lock};
 
-pub(crate) struct Queue {
-    pub(super) jobs: VecDeque<Job>,
+/// A callback as queued: a done callback (already bound to its task) or a `call_soon` job.
+pub(crate) type Callback = Box<dyn FnOnce() + Send>;
+
+/// The queue and its runner's state.
+pub(crate) struct CallbackQueue(Mutex<Queue>);
+
+struct Queue {
+    jobs: VecDeque<Job>,
     /// The runner's waker while it waits for work.
-    pub(super) runner: Option<Waker>,
+    runner: Option<Waker>,
     /// `run` is ending: the runner drains what is queued and stops.
-    pub(super) closing: bool,
+    closing: bool,
     /// The runner has stopped: nothing queued now would ever run.
-    pub(super) stopped: bool,
+    stopped: bool,
 }
 
-pub(crate) struct Job {
-    pub(crate) callback: DoneCallback,
+struct Job {
+    callback: Callback,
     /// Set by [`Handle::cancel`]; `None` for done callbacks, which cannot be cancelled.
-    pub(crate) cancelled: Option<Arc<AtomicBool>>,
+    cancelled: Option<Arc<AtomicBool>>,
 }
 
-impl LoopShared {
+impl CallbackQueue {
+    pub(crate) fn new() -> Self {
+        CallbackQueue(Mutex::new(Queue { jobs: VecDeque::new(), runner: None, closing: false, stopped: false }))
+    }
+
     /// Queues done callbacks, in order, to run on the loop.
-    pub(crate) fn schedule_callbacks(&self, callbacks: Vec<DoneCallback>) {
-        if let Some(runner) = self.queue_callbacks(callbacks) {
+    pub(crate) fn schedule(&self, callbacks: Vec<Callback>) {
+        if let Some(runner) = self.queue(callbacks) {
             runner.wake();
         }
     }
 
-    /// [`schedule_callbacks`](Self::schedule_callbacks) without waking the runner: returns its
-    /// waker, for the caller to wake when it is ready (after unlocking, and after whatever
-    /// must come first).
-    pub(crate) fn queue_callbacks(&self, callbacks: Vec<DoneCallback>) -> Option<Waker> {
+    /// [`schedule`](Self::schedule) without waking the runner: returns its waker, for the
+    /// caller to wake when it is ready (after unlocking, and after whatever must come first).
+    pub(crate) fn queue(&self, callbacks: Vec<Callback>) -> Option<Waker> {
         self.push(callbacks.into_iter().map(|callback| Job { callback, cancelled: None }))
     }
 
-    pub(crate) fn enqueue(&self, jobs: impl IntoIterator<Item = Job>) {
-        if let Some(runner) = self.push(jobs) {
+    /// `call_soon`: queues `f` with a [`Handle`] that can cancel it.
+    pub(crate) fn call_soon(&self, f: Callback) -> Handle {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        if let Some(runner) = self.push([Job { callback: f, cancelled: Some(cancelled.clone()) }]) {
             runner.wake();
         }
+        Handle { cancelled }
     }
 
     /// Queues `jobs` and returns the runner's waker if it sleeps, to be woken by the caller.
     fn push(&self, jobs: impl IntoIterator<Item = Job>) -> Option<Waker> {
         let (runner, refused) = {
-            let mut q = lock(&self.queue);
+            let mut q = lock(&self.0);
             if q.stopped {
                 // The loop is gone: nothing will ever run these. Dropped below, unlocked.
                 (None, jobs.into_iter().collect::<Vec<_>>())
@@ -67,12 +76,13 @@ impl LoopShared {
         runner
     }
 
-    /// Runs queued callbacks until `run` closes the queue and it is empty.
-    pub(crate) async fn run_callbacks(self: Arc<Self>) {
+    /// The runner: runs queued callbacks until [`close`](Self::close) and the queue is empty.
+    /// A callback's panic is caught and handed to `on_panic`.
+    pub(crate) async fn run(&self, on_panic: impl Fn(&(dyn Any + Send))) {
         let mut batch = VecDeque::new();
         loop {
             let more = poll_fn(|cx| {
-                let mut q = lock(&self.queue);
+                let mut q = lock(&self.0);
                 if !q.jobs.is_empty() {
                     std::mem::swap(&mut q.jobs, &mut batch);
                     Poll::Ready(true)
@@ -95,11 +105,7 @@ impl LoopShared {
                     continue;
                 }
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(job.callback)) {
-                    self.report(ExceptionContext::new(
-                        format!("Exception in callback: {}", panic_message(&*payload)),
-                        Some(TaskError::from_panic(&*payload)),
-                        None,
-                    ));
+                    on_panic(&*payload);
                 }
             }
         }
@@ -107,10 +113,10 @@ impl LoopShared {
 
     /// `call_soon` from any thread (`LoopHandle::call_soon_threadsafe`): queues `f` and wakes
     /// the runner, or gives `f` back once the queue has stopped (the loop has ended).
-    pub(crate) fn call_soon_threadsafe(&self, f: DoneCallback) -> Result<Handle, DoneCallback> {
+    pub(crate) fn call_soon_threadsafe(&self, f: Callback) -> Result<Handle, Callback> {
         let cancelled = Arc::new(AtomicBool::new(false));
         let runner = {
-            let mut q = lock(&self.queue);
+            let mut q = lock(&self.0);
             if q.stopped {
                 return Err(f);
             }
@@ -125,14 +131,14 @@ impl LoopShared {
 
     /// How many callbacks wait in the queue (for the loom models).
     #[cfg(all(test, taskloop_loom))]
-    pub(crate) fn queued(&self) -> usize {
-        lock(&self.queue).jobs.len()
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.0).jobs.len()
     }
 
     /// Lets the runner finish: it drains the queue and stops.
-    pub(crate) fn close_queue(&self) {
+    pub(crate) fn close(&self) {
         let runner = {
-            let mut q = lock(&self.queue);
+            let mut q = lock(&self.0);
             q.closing = true;
             q.runner.take()
         };
@@ -142,46 +148,13 @@ impl LoopShared {
     }
 }
 
-/// A callback scheduled by [`call_soon`]: asyncio's `asyncio.Handle`.
+/// A callback scheduled by [`call_soon`](crate::call_soon): asyncio's `asyncio.Handle`.
 #[derive(Debug, Clone)]
 pub struct Handle {
-    pub(crate) cancelled: Arc<AtomicBool>,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl Handle {
-    /// The running loop's tokio runtime handle, for tokio APIs that want one
-    /// (`Handle::spawn_blocking`, `block_on` from another thread, ...).
-    ///
-    /// Plain tokio futures (`tokio::net`, `tokio::sync`, `tokio::time`) need no handle: they
-    /// work inside task bodies as they are (with the `io` feature, on by default in
-    /// `taskloop`, the loop runs tokio's I/O driver), and a cancel reaches them. A task
-    /// cancelled while it awaits one has its body dropped at that await and ends cancelled
-    /// (see [`Task::cancel`](crate::Task::cancel)); wrap the await in
-    /// [`cancellable`](crate::cancellable) to catch the request there instead. A tokio task
-    /// spawned through this handle is not a taskloop task, though: no taskloop cancel reaches
-    /// it, and dropping its `JoinHandle` (as a cancelled body does) leaves it running.
-    ///
-    /// # Panics
-    ///
-    /// Outside a running loop.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn main() -> Result<(), taskloop::TaskError> {
-    /// taskloop::run(async {
-    ///     let tokio = taskloop::Handle::tokio();
-    ///     let value = tokio.spawn_blocking(|| 2 + 2).await?;
-    ///     assert_eq!(value, 4);
-    ///     anyhow::Ok(())
-    /// })
-    /// # }
-    /// ```
-    pub fn tokio() -> tokio::runtime::Handle {
-        assert!(context::current_loop().is_some(), "Handle::tokio() needs a running taskloop loop on this thread");
-        tokio::runtime::Handle::current()
-    }
-
     /// Keeps the callback from running, if it has not run yet.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);

@@ -1,13 +1,24 @@
-//! The event loop: `run`, `Runtime`, the callback queue behind `call_soon` and done
-//! callbacks, the live-task registry, and the exception handler.
+//! The loop's shared state, [`LoopShared`]: what every task of a loop points to, and what the
+//! loop's own code (`runtime/`) drives.
 //!
-//! A loop is one tokio runtime plus a [`LoopShared`]: the state every task of the loop points
-//! to. Done callbacks and `call_soon` callbacks go through one FIFO queue drained by one
-//! *runner* (a plain tokio task), so they run on the loop, after the step that scheduled them,
-//! in order — asyncio's `call_soon` contract — on both runtime flavours.
+//! This module sits *below* `task/`: it never names a task type. It is generic over the
+//! handle its registry keeps (`R`, the [`Registered`] it needs of a task), and `task/`
+//! instantiates it as `task::Loop` (`LoopShared<TaskRef>`), as tokio's task module is generic
+//! over its scheduler. Its parts:
+//!
+//! - `callbacks.rs` — the callback queue and its runner: done callbacks and `call_soon`
+//!   callbacks go through one FIFO queue drained by one *runner* (a plain tokio task), so they
+//!   run on the loop, after the step that scheduled them, in order — asyncio's `call_soon`
+//!   contract — on both runtime flavours.
+//! - `registry.rs` — the live tasks, for `all_tasks()` and the end of `run`.
+//! - `report.rs` — what went wrong where nobody was waiting: the exception handler's slot and
+//!   the default handler.
+//!
+//! Here: the loop's configuration, the stop that ends `run` when main completes, and per-loop
+//! extension state (`loop_state`).
 
 use std::any::{Any, TypeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,55 +29,72 @@ mod registry;
 mod report;
 
 pub use callbacks::Handle;
-pub(crate) use registry::{Registry, RegistryKey};
+pub(crate) use callbacks::{Callback, CallbackQueue};
+pub(crate) use registry::{Registered, Registry, RegistryKey};
+pub(crate) use report::{ExceptionHandler, Report};
 
-use crate::sync::Mutex;
-use crate::task::TaskRef;
-pub(crate) use callbacks::Job;
-use callbacks::Queue;
-use report::ExceptionHandler;
+use crate::error::{TaskError, panic_message};
+use crate::executor::DefaultExecutor;
+use crate::sync::lock;
 
-/// The state shared by a loop's tasks.
-pub(crate) struct LoopShared {
-    pub(crate) registry: Registry,
-    queue: Mutex<Queue>,
-    pub(crate) handler: std::sync::Mutex<Option<Arc<ExceptionHandler>>>,
+/// How a loop is built: `Builder`'s options, as the loop's state needs them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoopConfig {
+    /// Registry shards: one per thread that spawns, rounded up to a power of two.
+    pub(crate) shards: usize,
+    /// The loop runs on several threads (tokio's multi-thread runtime, or a host runtime's).
+    pub(crate) multi_thread: bool,
+    /// `Builder::eager_tasks`.
+    pub(crate) eager_tasks: bool,
+    /// `Builder::track_task_ages`.
+    pub(crate) track_task_ages: bool,
+}
+
+/// The state shared by a loop's tasks. `R` is the task handle its registry keeps.
+pub(crate) struct LoopShared<R> {
+    pub(crate) registry: Registry<R>,
+    pub(crate) callbacks: CallbackQueue,
+    handler: std::sync::Mutex<Option<Arc<ExceptionHandler<R>>>>,
     closed: AtomicBool,
     /// Tasks may run on several threads: a task created inside another is held back until its
-    /// creator suspends (see `Header::open_gate`), as on one thread it would be by itself.
+    /// creator suspends (see `task::gate`), as on one thread it would be by itself.
     pub(crate) multi_thread: bool,
     /// `create_task` runs a task's first step at once (`Builder::eager_tasks`).
     pub(crate) eager_tasks: bool,
-    /// Per-loop state of crates built on the loop; see [`loop_state`].
+    /// Per-loop state of crates built on the loop; see [`state`](Self::state).
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The default executor, shut down at the end of `run`; see `executor.rs`.
-    pub(crate) executor: crate::executor::DefaultExecutor,
+    pub(crate) executor: DefaultExecutor,
 }
 
 /// `run`'s hand-over from the stop (a queued job) to its shutdown: loop extension state
 /// (`LoopShared::state`), made only at the end. A field of `LoopShared` would change that
 /// long-lived allocation's size, which alone moved spawn+await by 4% in instructions (glibc
 /// then reuses the tasks' freed memory differently).
-#[derive(Default)]
-struct Stop(std::sync::Mutex<StopState>);
+struct Stop<R>(std::sync::Mutex<StopState<R>>);
 
-#[derive(Default)]
-struct StopState {
-    leftovers: Option<Vec<TaskRef>>,
+struct StopState<R> {
+    leftovers: Option<Vec<R>>,
     waiter: Option<Waker>,
 }
 
-impl LoopShared {
-    pub(crate) fn new(shards: usize, multi_thread: bool, eager_tasks: bool, track_ages: bool) -> Self {
+impl<R> Default for Stop<R> {
+    fn default() -> Self {
+        Stop(std::sync::Mutex::new(StopState { leftovers: None, waiter: None }))
+    }
+}
+
+impl<R: Registered> LoopShared<R> {
+    pub(crate) fn new(config: LoopConfig) -> Self {
         LoopShared {
-            multi_thread,
-            eager_tasks,
-            registry: Registry::new(shards, track_ages),
-            queue: Mutex::new(Queue { jobs: VecDeque::new(), runner: None, closing: false, stopped: false }),
+            multi_thread: config.multi_thread,
+            eager_tasks: config.eager_tasks,
+            registry: Registry::new(config.shards, config.track_task_ages),
+            callbacks: CallbackQueue::new(),
             handler: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             extensions: std::sync::Mutex::new(HashMap::new()),
-            executor: crate::executor::DefaultExecutor::default(),
+            executor: DefaultExecutor::default(),
         }
     }
 
@@ -84,7 +112,7 @@ impl LoopShared {
         match tokio::runtime::Handle::try_current() {
             Ok(tokio) => drop(tokio.spawn(async move { shared.stop() })),
             // Completed outside the runtime (its shutdown dropping main): nothing else runs.
-            Err(_) => self.schedule_callbacks(vec![Box::new(move || shared.stop())]),
+            Err(_) => self.callbacks.schedule(vec![Box::new(move || shared.stop())]),
         }
     }
 
@@ -96,8 +124,8 @@ impl LoopShared {
             task.cancel();
         }
         let waiter = {
-            let stop = self.state::<Stop>();
-            let mut stop = lock_std(&stop.0);
+            let stop = self.state::<Stop<R>>();
+            let mut stop = lock(&stop.0);
             stop.leftovers = Some(leftovers);
             stop.waiter.take()
         };
@@ -106,11 +134,24 @@ impl LoopShared {
         }
     }
 
+    /// The callback runner, `run`'s plain tokio task: runs the queued callbacks until the
+    /// queue is closed and empty, reporting their panics.
+    pub(crate) async fn run_callbacks(self: Arc<Self>) {
+        let report_panic = |payload: &(dyn std::any::Any + Send)| {
+            self.report(Report::new(
+                format!("Exception in callback: {}", panic_message(payload)),
+                Some(TaskError::from_panic(payload)),
+                None,
+            ));
+        };
+        self.callbacks.run(report_panic).await;
+    }
+
     /// `run`: waits for the stop, and takes what it cancelled.
-    pub(crate) async fn stopped(&self) -> Vec<TaskRef> {
-        let stop = self.state::<Stop>();
+    pub(crate) async fn stopped(&self) -> Vec<R> {
+        let stop = self.state::<Stop<R>>();
         poll_fn(|cx| {
-            let mut stop = lock_std(&stop.0);
+            let mut stop = lock(&stop.0);
             match stop.leftovers.take() {
                 Some(leftovers) => Poll::Ready(leftovers),
                 None => {
@@ -123,7 +164,9 @@ impl LoopShared {
         })
         .await
     }
+}
 
+impl<R> LoopShared<R> {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -132,18 +175,12 @@ impl LoopShared {
     pub(crate) fn set_closed(&self) {
         self.closed.store(true, Ordering::Release);
     }
-}
 
-impl LoopShared {
-    /// The loop's extension state of type `T`, made on first use; see [`loop_state`].
+    /// The loop's extension state of type `T`, made on first use (`loop_state`).
     pub(crate) fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
-        let mut map = lock_std(&self.extensions);
+        let mut map = lock(&self.extensions);
         let entry = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
         // The entry for `TypeId::of::<T>()` always holds a `T`: it is only ever created above.
         entry.clone().downcast::<T>().expect("loop_state entry holds its own type")
     }
-}
-
-pub(crate) fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,11 +1,25 @@
-//! The live-task registry behind `all_tasks()`.
+//! The live-task registry behind `all_tasks()`, `dump()` and the end of `run`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use slab::Slab;
 
-use super::lock_std;
-use crate::task::TaskRef;
+use crate::sync::lock;
+
+/// What the loop needs of a task handle it keeps: the registry's snapshots skip done tasks,
+/// the end of `run` cancels what is left, and reports name the task. Implemented by
+/// `TaskRef` (in `task/`).
+pub(crate) trait Registered: Clone + Send + Sync + 'static {
+    /// Whether the task has finished.
+    fn is_done(&self) -> bool;
+    /// Asks the task to stop at its current await (`TaskRef::cancel`).
+    fn cancel(&self) -> bool;
+    /// The task's name, for reports.
+    fn name(&self) -> Arc<str>;
+    /// The task's id, for reports.
+    fn id(&self) -> u64;
+}
 
 /// Where a task sits in the registry, so it can remove itself when done.
 #[derive(Debug)]
@@ -20,8 +34,8 @@ pub(crate) struct RegistryKey {
 /// different worker threads do not contend on one lock. A thread always inserts into its own
 /// shard; a task is removed from the shard it was inserted in, from whichever thread it
 /// completes on.
-pub(crate) struct Registry {
-    shards: Box<[std::sync::Mutex<Shard>]>,
+pub(crate) struct Registry<R> {
+    shards: Box<[std::sync::Mutex<Shard<R>>]>,
     /// When the loop was built, if it tracks task ages (`Builder::track_task_ages`).
     started: Option<tokio::time::Instant>,
 }
@@ -30,9 +44,9 @@ pub(crate) struct Registry {
 /// loop's clock (0 when the loop does not track ages). The time lives beside the task, not in
 /// it: an extra field in the task header cost every spawn ~100-300 instructions, this costs 8
 /// bytes of slab entry and no measurable instruction.
-type Shard = Slab<(TaskRef, u32)>;
+type Shard<R> = Slab<(R, u32)>;
 
-impl Registry {
+impl<R: Registered> Registry<R> {
     pub(super) fn new(shards: usize, track_ages: bool) -> Self {
         let n = shards.max(1).next_power_of_two();
         let started = track_ages.then(tokio::time::Instant::now);
@@ -55,33 +69,33 @@ impl Registry {
         SHARD.with(|s| *s) & (self.shards.len() - 1)
     }
 
-    pub(crate) fn insert(&self, task: TaskRef) -> RegistryKey {
+    pub(crate) fn insert(&self, task: R) -> RegistryKey {
         let born = if self.started.is_some() { self.now_ms().unwrap_or(0) } else { 0 };
         let shard = self.home_shard();
-        let key = lock_std(&self.shards[shard]).insert((task, born));
+        let key = lock(&self.shards[shard]).insert((task, born));
         RegistryKey { shard: shard as u32, key: u32::try_from(key).expect("fewer than 2^32 live tasks") }
     }
 
     /// Removes the task and returns its registry handle, for the caller to drop unlocked.
-    pub(crate) fn remove(&self, key: &RegistryKey) -> Option<TaskRef> {
-        lock_std(&self.shards[key.shard as usize]).try_remove(key.key as usize).map(|(task, _)| task)
+    pub(crate) fn remove(&self, key: &RegistryKey) -> Option<R> {
+        lock(&self.shards[key.shard as usize]).try_remove(key.key as usize).map(|(task, _)| task)
     }
 
     /// Every registered task that is not done.
-    pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
+    pub(crate) fn snapshot(&self) -> Vec<R> {
         let mut all = Vec::new();
         for shard in self.shards.iter() {
-            all.extend(lock_std(shard).iter().map(|(_, (t, _))| t.clone()).filter(|t| !t.done()));
+            all.extend(lock(shard).iter().map(|(_, (t, _))| t.clone()).filter(|t| !t.is_done()));
         }
         all
     }
 
     /// Every registered task that is not done, with its age if the loop tracks ages.
-    pub(crate) fn snapshot_with_ages(&self) -> Vec<(TaskRef, Option<std::time::Duration>)> {
+    pub(crate) fn snapshot_with_ages(&self) -> Vec<(R, Option<std::time::Duration>)> {
         let now = self.now_ms();
         let mut all = Vec::new();
         for shard in self.shards.iter() {
-            all.extend(lock_std(shard).iter().filter(|(_, (t, _))| !t.done()).map(|(_, (t, born))| {
+            all.extend(lock(shard).iter().filter(|(_, (t, _))| !t.is_done()).map(|(_, (t, born))| {
                 let age = now.map(|now| std::time::Duration::from_millis(u64::from(now.saturating_sub(*born))));
                 (t.clone(), age)
             }));

@@ -1,5 +1,7 @@
-//! The default exception handler: asyncio's `default_exception_handler`, which logs
-//! "Task exception was never retrieved" and the like with the traceback.
+//! Reports of what went wrong where nobody was waiting ([`Report`], the exception handler's
+//! argument before `runtime/` wraps it as the public `ExceptionContext`), the loop's handler
+//! slot, and the default handler: asyncio's `default_exception_handler`, which logs "Task
+//! exception was never retrieved" and the like with the traceback.
 //!
 //! asyncio logs through `logging`, whose last-resort handler writes to stderr when the program
 //! configured nothing. Here: through `tracing` (target `taskloop`, level `error`) when a
@@ -7,14 +9,56 @@
 
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
-use super::{LoopShared, lock_std};
+use super::{LoopShared, Registered};
 use crate::error::{TaskError, panic_message};
-use crate::runtime::ExceptionContext;
+use crate::sync::lock;
+
+/// What went wrong, and where: asyncio's exception-handler `context` dict.
+#[derive(Debug, Clone)]
+pub(crate) struct Report<R> {
+    pub(crate) message: String,
+    pub(crate) error: Option<TaskError>,
+    /// The task concerned, when it is still alive.
+    pub(crate) task: Option<R>,
+}
+
+impl<R> Report<R> {
+    pub(crate) fn new(message: String, error: Option<TaskError>, task: Option<R>) -> Self {
+        Report { message, error, task }
+    }
+}
+
+/// The handler `set_exception_handler` installs.
+pub(crate) type ExceptionHandler<R> = dyn Fn(&Report<R>) + Send + Sync;
+
+impl<R: Registered> LoopShared<R> {
+    /// Replaces the exception handler.
+    pub(crate) fn set_exception_handler(&self, handler: Arc<ExceptionHandler<R>>) {
+        let old = lock(&self.handler).replace(handler);
+        drop(old);
+    }
+
+    /// Calls the exception handler (or the default one) with `report`; a panic in the
+    /// handler is caught and logged, never unwound into our state.
+    pub(crate) fn report(&self, report: Report<R>) {
+        let handler = lock(&self.handler).clone();
+        match handler {
+            Some(handler) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(&report))) {
+                    tracing::error!(target: "taskloop", "the exception handler panicked: {}", panic_message(&*payload));
+                    default_exception_handler(&report);
+                }
+            }
+            None => default_exception_handler(&report),
+        }
+    }
+}
 
 /// Reports `context` as asyncio's default handler does: to `tracing` if a subscriber is set
 /// (globally or for this thread), else to stderr.
-pub(crate) fn default_exception_handler(context: &ExceptionContext) {
+fn default_exception_handler<R: Registered>(context: &Report<R>) {
     let no_subscriber = tracing::dispatcher::get_default(|d| d.is::<tracing::subscriber::NoSubscriber>());
     if no_subscriber {
         // One write of the whole report, so reports from two threads do not interleave.
@@ -24,8 +68,8 @@ pub(crate) fn default_exception_handler(context: &ExceptionContext) {
         let _ = std::panic::catch_unwind(|| eprint!("{report}"));
         return;
     }
-    let message = context.message();
-    match (context.error(), context.task()) {
+    let message = &context.message;
+    match (&context.error, &context.task) {
         (Some(e), Some(t)) => {
             tracing::error!(target: "taskloop", "{message}: {e} (task {}, id {})", t.name(), t.id())
         }
@@ -37,13 +81,13 @@ pub(crate) fn default_exception_handler(context: &ExceptionContext) {
 /// The stderr report, asyncio's layout: the message, the task, then the error with what we
 /// have of its traceback — the `anyhow` chain (`Caused by:`) and the backtrace anyhow
 /// captured, if `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` asked for one.
-pub(crate) fn render(context: &ExceptionContext) -> String {
+fn render<R: Registered>(context: &Report<R>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", context.message());
-    if let Some(task) = context.task() {
+    let _ = writeln!(out, "{}", context.message);
+    if let Some(task) = &context.task {
         let _ = writeln!(out, "task: {} (id {})", task.name(), task.id());
     }
-    if let Some(error) = context.error() {
+    if let Some(error) = &context.error {
         let shown = match error {
             // anyhow's `Debug` is its report: the error, `Caused by:` and the backtrace.
             TaskError::Failed(e) => format!("{:?}", **e),
@@ -52,23 +96,4 @@ pub(crate) fn render(context: &ExceptionContext) -> String {
         let _ = writeln!(out, "error: {}", shown.trim_end());
     }
     out
-}
-
-pub(crate) type ExceptionHandler = dyn Fn(&ExceptionContext) + Send + Sync;
-
-impl LoopShared {
-    /// Calls the exception handler (or the default one) with `context`; a panic in the
-    /// handler is caught and logged, never unwound into our state.
-    pub(crate) fn report(&self, context: ExceptionContext) {
-        let handler = lock_std(&self.handler).clone();
-        match handler {
-            Some(handler) => {
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(&context))) {
-                    tracing::error!(target: "taskloop", "the exception handler panicked: {}", panic_message(&*payload));
-                    default_exception_handler(&context);
-                }
-            }
-            None => default_exception_handler(&context),
-        }
-    }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use super::Runtime;
 use crate::context;
-use crate::event_loop::LoopShared;
+use crate::event_loop::LoopConfig;
 use crate::executor::Executor;
+use crate::task::Loop;
 
 /// Configures a [`Runtime`]: the runtime flavour and the loop's options.
 ///
@@ -83,8 +84,12 @@ impl Builder {
     pub fn build(&mut self) -> io::Result<Runtime> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
         let shards = self.worker_threads.map_or(1, |n| n * 4);
-        let shared =
-            Arc::new(LoopShared::new(shards, self.worker_threads.is_some(), self.eager_tasks, self.track_task_ages));
+        let shared = Arc::new(Loop::new(LoopConfig {
+            shards,
+            multi_thread: self.worker_threads.is_some(),
+            eager_tasks: self.eager_tasks,
+            track_task_ages: self.track_task_ages,
+        }));
         shared.executor.configure(&self.executor);
         let mut tokio = match self.worker_threads {
             None => tokio::runtime::Builder::new_current_thread(),

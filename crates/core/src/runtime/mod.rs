@@ -1,7 +1,11 @@
-//! The running loop as code on it reaches it: `call_soon`, the exception handler, per-loop state.
+//! The loop as user code drives it: [`Runtime`] and [`run`] (`run.rs`), [`Builder`]
+//! (`builder.rs`), and here what code running on the loop reaches it for — `call_soon`, the
+//! exception handler, per-loop state, the default executor, the tokio runtime underneath.
+//!
+//! Everything below (`event_loop/`, `task/`, `context.rs`, `spawn.rs`) is crate-private; this
+//! module is where the loop's public API starts.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 mod builder;
 mod run;
@@ -12,7 +16,8 @@ pub use run::{Runtime, run};
 
 use crate::context;
 use crate::error::TaskError;
-use crate::event_loop::{Handle, Job, lock_std};
+use crate::event_loop::{Handle, Report};
+use crate::executor::Executor;
 use crate::task::TaskRef;
 
 /// What went wrong where nobody was waiting to hear it: the argument of the exception
@@ -25,8 +30,8 @@ pub struct ExceptionContext {
 }
 
 impl ExceptionContext {
-    pub(crate) fn new(message: String, error: Option<TaskError>, task: Option<TaskRef>) -> Self {
-        ExceptionContext { message, error, task }
+    fn from_report(report: &Report<TaskRef>) -> Self {
+        ExceptionContext { message: report.message.clone(), error: report.error.clone(), task: report.task.clone() }
     }
 
     /// What happened, in words (asyncio's `context["message"]`).
@@ -80,7 +85,9 @@ impl ExceptionContext {
 /// ```
 pub fn set_exception_handler(handler: impl Fn(&ExceptionContext) + Send + Sync + 'static) {
     let loop_ = context::current_loop().expect("set_exception_handler() needs a running taskloop loop on this thread");
-    *lock_std(&loop_.handler) = Some(Arc::new(handler));
+    loop_.set_exception_handler(Arc::new(move |report: &Report<TaskRef>| {
+        handler(&ExceptionContext::from_report(report))
+    }));
 }
 
 /// The running loop's instance of `T`, created with `T::default()` on first use: per-loop
@@ -144,7 +151,107 @@ pub fn loop_state<T: Default + Send + Sync + 'static>() -> Option<Arc<T>> {
 #[must_use = "the handle is the only way to cancel the callback; `let _ =` to discard it"]
 pub fn call_soon(f: impl FnOnce() + Send + 'static) -> Handle {
     let loop_ = context::current_loop().expect("call_soon() needs a running taskloop loop on this thread");
-    let cancelled = Arc::new(AtomicBool::new(false));
-    loop_.enqueue([Job { callback: Box::new(f), cancelled: Some(cancelled.clone()) }]);
-    Handle { cancelled }
+    loop_.callbacks.call_soon(Box::new(f))
+}
+
+/// The running loop's tokio runtime handle, for tokio APIs that want one
+/// (`spawn_blocking`, `block_on` from another thread, ...): asyncio has none, its loop being
+/// the only one.
+///
+/// Plain tokio futures (`tokio::net`, `tokio::sync`, `tokio::time`) need no handle: they
+/// work inside task bodies as they are (with the `io` feature, on by default in
+/// `taskloop`, the loop runs tokio's I/O driver), and a cancel reaches them. A task
+/// cancelled while it awaits one has its body dropped at that await and ends cancelled
+/// (see [`Task::cancel`](crate::Task::cancel)); wrap the await in
+/// [`cancellable`](crate::cancellable) to catch the request there instead. A tokio task
+/// spawned through this handle is not a taskloop task, though: no taskloop cancel reaches
+/// it, and dropping its `JoinHandle` (as a cancelled body does) leaves it running.
+///
+/// # Panics
+///
+/// Outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let tokio = taskloop::tokio_handle();
+///     let value = tokio.spawn_blocking(|| 2 + 2).await?;
+///     assert_eq!(value, 4);
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub fn tokio_handle() -> tokio::runtime::Handle {
+    assert!(context::current_loop().is_some(), "tokio_handle() needs a running taskloop loop on this thread");
+    tokio::runtime::Handle::current()
+}
+
+/// Replaces the running loop's default executor: asyncio's `loop.set_default_executor()`.
+///
+/// `to_thread` and `run_in_executor(None, ..)` use it from now on; the loop owns it and shuts
+/// it down when `run` ends. The executor it replaces is shut down (`wait = true`,
+/// `cancel_futures = false`) on a helper thread, so work already submitted to it still
+/// finishes and this call does not block.
+///
+/// # Panics
+///
+/// Outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use taskloop::{ThreadPool, set_default_executor, to_thread};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// taskloop::run(async {
+///     set_default_executor(ThreadPool::builder().max_workers(1).thread_name_prefix("mine").build()?);
+///     let name = to_thread(|| std::thread::current().name().map(str::to_owned)).await?;
+///     assert!(name.unwrap_or_default().starts_with("mine"));
+///     anyhow::Ok(())
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn set_default_executor(executor: impl Executor + 'static) {
+    let loop_ = context::current_loop().expect("set_default_executor() needs a running taskloop loop on this thread");
+    loop_.executor.replace(Arc::new(executor));
+}
+
+/// The running loop's default executor, set to the one `init` makes if the loop has none yet.
+///
+/// The hook `taskloop-offload` uses so that `to_thread` creates its `ThreadPool` lazily, on
+/// first use, as asyncio creates its default `ThreadPoolExecutor`. `init` runs outside the
+/// slot's lock, so it may itself call [`set_default_executor`]; if the slot was filled while it
+/// ran (by `init`, or by another thread), the executor `init` made is shut down and the slot's
+/// is returned.
+///
+/// # Errors
+///
+/// `TaskError::Shutdown` once `run` has shut the default executor down (after main ended).
+///
+/// # Panics
+///
+/// Outside a running loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use taskloop::CpuPool;
+/// use taskloop_core::default_executor_or_init;
+///
+/// # fn main() -> Result<(), taskloop::TaskError> {
+/// taskloop::run(async {
+///     let first = default_executor_or_init(|| Arc::new(CpuPool::new(1)))?;
+///     let again = default_executor_or_init(|| unreachable!("the loop already has one"))?;
+///     assert!(Arc::ptr_eq(&first, &again));
+///     anyhow::Ok(())
+/// })
+/// # }
+/// ```
+pub fn default_executor_or_init(init: impl FnOnce() -> Arc<dyn Executor>) -> Result<Arc<dyn Executor>, TaskError> {
+    let loop_ = context::current_loop().expect("the default executor needs a running taskloop loop on this thread");
+    loop_.executor.get_or_init(init)
 }

@@ -5,11 +5,12 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-use super::{Builder, ExceptionContext};
+use super::Builder;
 use crate::context;
 use crate::error::TaskError;
-use crate::event_loop::LoopShared;
+use crate::event_loop::Report;
 use crate::spawn::spawn_main;
+use crate::task::Loop;
 use crate::task::TaskRef;
 
 /// An event loop, ready to [`run`](Runtime::run) a main task: asyncio's `asyncio.Runner`.
@@ -18,7 +19,7 @@ use crate::task::TaskRef;
 #[must_use = "a runtime does nothing until `run` is called"]
 pub struct Runtime {
     pub(crate) tokio: tokio::runtime::Runtime,
-    pub(crate) shared: Arc<LoopShared>,
+    pub(crate) shared: Arc<Loop>,
     pub(crate) ctrl_c: crate::ctrl_c::CtrlCConfig,
 }
 
@@ -79,7 +80,7 @@ impl Runtime {
             let leftovers = shared.stopped().await;
             await_leftovers(&shared, leftovers).await;
             shared.set_closed();
-            shared.close_queue();
+            shared.callbacks.close();
             // The runner only ends by returning; a panic in it is impossible (callbacks are
             // caught), so its outcome carries nothing.
             let _ = runner.await;
@@ -95,12 +96,12 @@ impl Runtime {
 
 /// The second half of asyncio's `_cancel_all_tasks`: waits for the tasks the stopper
 /// cancelled, and reports the ones that ended with a failure rather than the cancellation.
-pub(crate) async fn await_leftovers(shared: &LoopShared, leftovers: Vec<TaskRef>) {
+pub(crate) async fn await_leftovers(shared: &Loop, leftovers: Vec<TaskRef>) {
     for task in leftovers {
         if let Err(error) = task.clone().await
             && !error.is_cancelled()
         {
-            shared.report(ExceptionContext::new(
+            shared.report(Report::new(
                 "unhandled exception during taskloop::run() shutdown".to_owned(),
                 Some(error),
                 Some(task),

@@ -14,8 +14,7 @@ use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 use super::gate;
 use super::{Shared, Start, Suspend, Suspended};
 use crate::error::{TaskError, panic_message};
-use crate::event_loop::RegistryKey;
-use crate::runtime::ExceptionContext;
+use crate::event_loop::{RegistryKey, Report};
 
 pin_project! {
     #[project = HarnessProj]
@@ -190,7 +189,7 @@ fn finish<F, T>(
     if body.is_some()
         && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
     {
-        header.loop_.report(ExceptionContext::new(
+        header.loop_.report(Report::new(
             format!("a task body panicked while being dropped: {}", panic_message(&*payload)),
             Some(TaskError::from_panic(&*payload)),
             None,

@@ -154,8 +154,7 @@ use taskloop_callbacks::{CallbackId, CallbackList};
 use taskloop_cancel::{CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::event_loop::LoopShared;
-use crate::runtime::ExceptionContext;
+use crate::event_loop::{Callback, LoopShared, Report};
 use crate::sync::{AtomicU16, Mutex, Ordering, lock};
 pub(crate) use waiters::WaiterKey;
 use waiters::{Waiters, WakeList};
@@ -195,8 +194,13 @@ const EAGER_WOKEN: u16 = 1 << 11;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
-/// A done callback as stored: the user's closure, already bound to its task handle.
-pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
+/// A done callback as stored: the user's closure, already bound to its task handle; queued on
+/// the loop as any [`Callback`] once the task is done.
+pub(crate) type DoneCallback = Callback;
+
+/// The loop a task runs on, as this module knows it: the loop's shared state (`event_loop`,
+/// below this module), keeping [`TaskRef`]s in its registry.
+pub(crate) type Loop = LoopShared<TaskRef>;
 
 /// What a task shares between its handles; see the module docs.
 ///
@@ -215,7 +219,7 @@ pub(crate) struct Header {
     flags: AtomicU16,
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
-    pub(crate) loop_: Arc<LoopShared>,
+    pub(crate) loop_: Arc<Loop>,
 }
 
 struct State {
@@ -319,7 +323,7 @@ impl<T: Send + 'static> std::task::Wake for Shared<T> {
 
 impl<T> Shared<T> {
     /// `flags`: `START_GATED` and `MAIN`, or 0.
-    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, flags: u16) -> Self {
+    pub(crate) fn new(loop_: Arc<Loop>, name: Option<Arc<str>>, flags: u16) -> Self {
         Shared { header: Header::new(loop_, name, flags), value: Mutex::new(None) }
     }
 }
@@ -391,18 +395,18 @@ impl Completion {
     /// They are queued before any awaiter is woken, so an awaiter that sees the task done and
     /// then drains the queue (`run` ending) finds them there.
     #[inline]
-    pub(crate) fn notify(self, loop_: &LoopShared) {
+    pub(crate) fn notify(self, loop_: &Loop) {
         drop(self.task_waker);
         drop(self.forward);
         if !self.callbacks.is_empty() {
-            loop_.schedule_callbacks(self.callbacks);
+            loop_.callbacks.schedule(self.callbacks);
         }
         self.waiters.wake_all();
     }
 }
 
 impl Header {
-    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, flags: u16) -> Self {
+    fn new(loop_: Arc<Loop>, name: Option<Arc<str>>, flags: u16) -> Self {
         Header {
             id: TaskId::next(),
             flags: AtomicU16::new(flags & (GATED | MAIN)),
@@ -947,7 +951,7 @@ impl Header {
         match refused {
             Ok(id) => id,
             Err((id, callback)) => {
-                self.loop_.schedule_callbacks(vec![callback]);
+                self.loop_.callbacks.schedule(vec![callback]);
                 id
             }
         }
@@ -1033,7 +1037,7 @@ impl Drop for Header {
         };
         if let Some(Err(error)) = st.outcome.take() {
             let name = st.name.clone().unwrap_or_else(|| format!("Task-{}", self.id).into());
-            self.loop_.report(ExceptionContext::new(
+            self.loop_.report(Report::new(
                 format!("Task exception was never retrieved (task {name}, id {})", self.id),
                 Some(error),
                 None,

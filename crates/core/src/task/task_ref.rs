@@ -11,6 +11,7 @@ use taskloop_cancel::PointWaker;
 
 use super::{AnyTask, Header, WaiterKey};
 use crate::error::TaskError;
+use crate::event_loop::Registered;
 
 /// A task's id: unique in the process, and the `N` of its default name `Task-N`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -150,6 +151,25 @@ impl TaskRef {
             Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
             Some(Err(e)) => Ok(Some(e)),
         }
+    }
+}
+
+/// The loop's registry keeps `TaskRef`s.
+impl Registered for TaskRef {
+    fn is_done(&self) -> bool {
+        self.done()
+    }
+
+    fn cancel(&self) -> bool {
+        TaskRef::cancel(self)
+    }
+
+    fn name(&self) -> Arc<str> {
+        TaskRef::name(self)
+    }
+
+    fn id(&self) -> u64 {
+        TaskRef::id(self).as_u64()
     }
 }
 
