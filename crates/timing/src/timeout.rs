@@ -35,7 +35,7 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -580,7 +580,7 @@ impl TimeoutHandle {
 
     fn lock(&self) -> MutexGuard<'_, HandleState> {
         // Nothing of the user's runs under this lock.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::timer::lock(&self.shared)
     }
 
     /// The current deadline: asyncio's `Timeout.when()`. `None` when there is none

@@ -68,8 +68,8 @@ pub(crate) fn sleep_target(deadline: Instant) -> Instant {
 }
 
 /// Locks `mutex`, ignoring poisoning: no user code runs under our locks (invariant 2), so a
-/// poisoned lock still guards consistent data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// poisoned lock still guards consistent data. The crate's one lock helper.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use taskloop_callbacks::CallbackId;
 use taskloop_cancel::PointWaker;
 
-use super::{Shared, TaskId, TaskRef, WaiterKey};
+use super::{Header, Shared, TaskId, TaskRef, WaiterKey};
 use crate::error::TaskError;
 use crate::sync::lock;
 
@@ -182,12 +182,7 @@ impl<T> Task<T> {
     /// `TaskError::InvalidState` if the task is not done; the `TaskError::Cancelled` if it was
     /// cancelled (asyncio raises `CancelledError` here too).
     pub fn exception(&self) -> Result<Option<TaskError>, TaskError> {
-        match self.shared.header.outcome(true) {
-            None => Err(TaskError::InvalidState),
-            Some(Ok(())) => Ok(None),
-            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
-            Some(Err(e)) => Ok(Some(e)),
-        }
+        self.shared.header.exception()
     }
 
     /// asyncio's `Task.add_done_callback()`: runs `callback` once, on the loop, after the task
@@ -309,6 +304,11 @@ impl<T> Task<T> {
         Join { task: self }
     }
 
+    /// The task's header, for the crate's combinators.
+    pub(crate) fn header(&self) -> &Header {
+        &self.shared.header
+    }
+
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>>
     where
         T: Clone + Send + 'static,
@@ -333,11 +333,7 @@ impl<T: Clone> Task<T> {
     /// `TaskError::InvalidState` if the task is not done yet; otherwise the error the task
     /// ended with (a cancellation included, with its message).
     pub fn result(&self) -> Result<T, TaskError> {
-        match self.shared.header.outcome(true) {
-            None => Err(TaskError::InvalidState),
-            Some(Err(e)) => Err(e),
-            Some(Ok(())) => self.read_value(false, T::clone),
-        }
+        self.shared.header.retrieve().and_then(|()| self.read_value(false, T::clone))
     }
 }
 

@@ -837,6 +837,24 @@ impl Header {
         lock(&self.state).outcome.clone()
     }
 
+    /// The outcome without its value, marked retrieved: what awaiting the task resolves to,
+    /// and the first half of `result()`. `InvalidState` while not done.
+    pub(crate) fn retrieve(&self) -> Result<(), TaskError> {
+        self.outcome(true).unwrap_or(Err(TaskError::InvalidState))
+    }
+
+    /// `exception()`: the failure the task ended with (`None` if it succeeded), marked
+    /// retrieved; `InvalidState` while not done, and the cancellation if it was cancelled (as
+    /// asyncio raises `CancelledError`).
+    pub(crate) fn exception(&self) -> Result<Option<TaskError>, TaskError> {
+        match self.outcome(true) {
+            None => Err(TaskError::InvalidState),
+            Some(Ok(())) => Ok(None),
+            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
+            Some(Err(e)) => Ok(Some(e)),
+        }
+    }
+
     /// Whether the task is done with a failure or panic (not a cancellation), without
     /// retrieving it: what `wait(.., FirstException, ..)` looks for.
     pub(crate) fn failed(&self) -> bool {
@@ -898,7 +916,7 @@ impl Header {
         if key.is_none() && self.is_done() {
             // Never suspended on it: awaiting a finished task does not suspend, so, as in
             // asyncio, it delivers no cancellation.
-            return Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)));
+            return Poll::Ready(self.retrieve());
         }
         if let Some(cancelled) = point.poll_cancel(cx)
             && (!self.cancel(cancelled.message_arc().cloned()) || came_back())
@@ -931,7 +949,7 @@ impl Header {
                     // first, so this header's address is the target's).
                     taskloop_cancel::end_forward(std::ptr::from_ref(self).cast());
                 }
-                Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)))
+                Poll::Ready(self.retrieve())
             }
         }
     }

@@ -145,12 +145,7 @@ impl TaskRef {
     ///
     /// `InvalidState` if not done; the cancellation if it was cancelled.
     pub fn exception(&self) -> Result<Option<TaskError>, TaskError> {
-        match self.header().outcome(true) {
-            None => Err(TaskError::InvalidState),
-            Some(Ok(())) => Ok(None),
-            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
-            Some(Err(e)) => Ok(Some(e)),
-        }
+        self.header().exception()
     }
 }
 
