@@ -39,6 +39,6 @@ pub(crate) fn release_born_since(mark: usize) {
         if b.len() > mark { b.drain(mark..).collect() } else { Vec::new() }
     });
     for task in born {
-        task.header().open_gate();
+        task.header().transition_to_ungated().wake();
     }
 }

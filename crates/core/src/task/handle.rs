@@ -233,7 +233,7 @@ impl<T> Task<T> {
     /// suspended on (asyncio 3.13's `_must_cancel`); a request already handed to the await the
     /// task is suspended at stays, as a future asyncio already cancelled stays cancelled.
     pub fn uncancel(&self) -> usize {
-        self.shared.header.uncancel()
+        self.shared.header.transition_to_uncancelled()
     }
 
     /// The type-erased handle to the same task.

@@ -239,7 +239,7 @@ fn loom_uncancel_racing_the_suspension_after_a_self_cancel_withdraws_it_or_comes
             panic!("no point asked to be woken");
         };
         let other = shared.clone();
-        let withdrawer = thread::spawn(move || other.header.uncancel());
+        let withdrawer = thread::spawn(move || other.header.transition_to_uncancelled());
         // The poll ends suspended: a pending request is handed to the await.
         if shared.header.is_cancel_pending() {
             assert!(matches!(shared.header.transition_to_suspended_with_request(false), super::Suspended::Kept));

@@ -16,12 +16,17 @@
 //!
 //! # States
 //!
-//! | state     | meaning                                   | left by                       | to        |
-//! |-----------|-------------------------------------------|-------------------------------|-----------|
-//! | Gated     | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll (`open_gate`) | Scheduled |
-//! | Scheduled | spawned, body never polled                | harness, first poll           | Running, Done |
-//! | Running   | body polled at least once, not finished   | harness, body ends or abort   | Done      |
-//! | Done      | `outcome` set; never changes again        | —                             | —         |
+//! | state     | in the code | meaning                                   | left by                       | to        |
+//! |-----------|-------------|-------------------------------------------|-------------------------------|-----------|
+//! | Gated     | `GATED` flag (harness: `Stage::Scheduled`) | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll ([`Header::transition_to_ungated`], from `gate.rs`) | Scheduled |
+//! | Scheduled | `Stage::Scheduled` | spawned, body never polled         | harness, first poll ([`Header::transition_to_running`]) | Running, Done |
+//! | Running   | `Stage::Running`, then `Stage::Suspended` once tokio's waker is registered ([`Header::transition_to_suspended`]) | body polled at least once, not finished | harness, body ends or abort | Done |
+//! | Done      | `DONE` flag, `Stage::Done` | `outcome` set; never changes again | —                   | —         |
+//!
+//! `Stage` is the harness's (`harness.rs`); the flags are the header's, readable by anyone.
+//! Every change of state or of a request goes through one `Header::transition_to_*` method,
+//! which returns what its caller must do next (`#[must_use]`: a [`Start`], a [`Suspend`], a
+//! [`Suspended`], a [`CancelRequest`], a [`Completion`], a [`WakeTask`], a taken request).
 //!
 //! Orthogonal to these: a *pending cancel request* (`CancelState`, made by `cancel()`,
 //! delivered at the body's current await: taken by a cancellation point there, or else
@@ -130,7 +135,7 @@
 //!   the task's tokio waker once registered; a wake before that sets `EAGER_WOKEN`, and the
 //!   harness's first tokio poll (which spawning schedules anyway) re-polls. None is lost.
 //! - first poll × creator still running (multi-thread loop): the task is Gated; its harness
-//!   parks with its waker registered, and `open_gate` (called by the creator's harness when the
+//!   parks with its waker registered, and `transition_to_ungated` (called by the creator's harness when the
 //!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
 //!   after the gate opened sees no gate.
 
@@ -173,7 +178,7 @@ const RETRIEVED: u16 = 1 << 4;
 /// no lock.
 const FAILED: u16 = 1 << 5;
 /// Created inside another task on a multi-thread loop, whose poll has not returned yet: the
-/// harness must not poll the body (see `context::release_born`).
+/// harness must not poll the body (see `gate.rs`).
 const GATED: u16 = 1 << 6;
 /// The pending request was pending when the current poll of the body began (invariant 7):
 /// set by the harness, cleared with `CANCEL_PENDING`.
@@ -189,7 +194,7 @@ pub(crate) const MAIN: u16 = 1 << 9;
 /// `None`). Written by the harness after each poll, lock-free with one read-modify-write.
 const AT_YIELD: u16 = 1 << 10;
 /// An eager task was woken through its forwarding waker before tokio's waker was registered:
-/// the harness must poll again (see `wake_from_eager_step`). Under the lock.
+/// the harness must poll again (see `transition_to_eager_woken`). Under the lock.
 const EAGER_WOKEN: u16 = 1 << 11;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
@@ -205,7 +210,7 @@ pub(crate) type Loop = LoopShared<TaskRef>;
 /// What a task shares between its handles; see the module docs.
 ///
 /// `repr(C)` with the header first, so a pointer to the `Shared` is a pointer to its header
-/// (`context::is_current_task` compares them).
+/// (`Header::is_current` and the forward targets of `poll_await` compare them).
 #[repr(C)]
 pub(crate) struct Shared<T> {
     pub(crate) header: Header,
@@ -267,7 +272,7 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
     }
 
     fn take_request(&self) -> Option<Cancelled> {
-        self.header.take_request()
+        self.header.transition_to_request_taken()
     }
 
     fn owner(self: Arc<Self>) -> Option<Box<dyn std::any::Any + Send>> {
@@ -313,11 +318,11 @@ impl<T: Send + 'static> Forward for Shared<T> {
 /// waker: it forwards to that waker once the harness registers it.
 impl<T: Send + 'static> std::task::Wake for Shared<T> {
     fn wake(self: Arc<Self>) {
-        self.header.wake_from_eager_step();
+        self.header.transition_to_eager_woken().wake();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.header.wake_from_eager_step();
+        self.header.transition_to_eager_woken().wake();
     }
 }
 
@@ -364,7 +369,8 @@ pub(crate) enum Start {
     Poll,
     /// End cancelled without polling the body.
     Cancelled(Cancelled),
-    /// The creator has not suspended yet: return `Pending`; `open_gate` wakes the task.
+    /// The creator has not suspended yet: return `Pending`; `transition_to_ungated` wakes the
+    /// task.
     Gated,
 }
 
@@ -376,6 +382,18 @@ pub(crate) enum Suspend {
     /// A cancel or abort request arrived during the poll, before the waker was registered:
     /// poll again.
     Repoll,
+}
+
+/// The wake-up a transition decided on, sent after the state lock is released (invariant 3).
+#[must_use = "the task must be woken once the lock is released"]
+pub(crate) struct WakeTask(Option<Waker>);
+
+impl WakeTask {
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.0 {
+            w.wake();
+        }
+    }
 }
 
 /// What the completing harness must do once the state lock is released.
@@ -518,6 +536,7 @@ impl Header {
     /// the request waits for the task's next poll (asyncio's `_must_cancel`, set when
     /// `_fut_waiter.cancel()` refuses): not handed, so a later request still replaces its
     /// message. Returns the task's waker, to wake after unlocking.
+    #[must_use = "the task must be woken once the lock is released"]
     pub(crate) fn transition_to_forward_refused(&self, message: Option<Arc<str>>) -> Option<Waker> {
         let mut st = lock(&self.state);
         if !st.cancel.pend(message, true) {
@@ -542,6 +561,7 @@ impl Header {
 
     /// The cancellation points a request woke have been woken: the request may be armed now.
     /// Returns the task's waker, to wake after unlocking.
+    #[must_use = "the task must be woken once the lock is released"]
     pub(crate) fn transition_to_points_woken(&self) -> Option<Waker> {
         let mut st = lock(&self.state);
         let rare = st.rare.as_deref_mut().expect("points were woken, so they were kept in `rare`");
@@ -664,12 +684,14 @@ impl Header {
         if self.flags() & ARMED == 0 {
             return None;
         }
-        self.take_request()
+        self.transition_to_request_taken()
     }
 
-    /// Takes a pending request, armed or not: for the runtime's own scopes (a `Timeout`
-    /// moving its deadline's request into its block).
-    pub(crate) fn take_request(&self) -> Option<Cancelled> {
+    /// Takes a pending request, armed or not (`CancelScope::take_request`: for the runtime's
+    /// own scopes, a `Timeout` moving its deadline's request into its block), and what a
+    /// cancellation point delivers through [`take_cancel`](Self::take_cancel).
+    #[must_use = "a taken request must be delivered"]
+    pub(crate) fn transition_to_request_taken(&self) -> Option<Cancelled> {
         if self.flags() & CANCEL_PENDING == 0 {
             return None;
         }
@@ -689,7 +711,10 @@ impl Header {
         lock(&self.state).cancel.cancelling()
     }
 
-    pub(crate) fn uncancel(&self) -> usize {
+    /// `uncancel()`: withdraws one request; reaching 0 also withdraws a pending request not
+    /// yet handed to an await. Returns how many remain.
+    #[must_use = "uncancel() returns how many requests remain"]
+    pub(crate) fn transition_to_uncancelled(&self) -> usize {
         let mut st = lock(&self.state);
         let left = st.cancel.uncancel();
         if !st.cancel.is_pending() {
@@ -700,17 +725,18 @@ impl Header {
 
     /// `abort()`: asks the harness to drop the body at its next poll; a no-op once done.
     pub(crate) fn abort(&self) {
-        let waker = {
-            let st = lock(&self.state);
-            if st.cancel.is_closed() {
-                return;
-            }
-            self.set_flags(ABORT, 0);
-            st.task_waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
+        self.transition_to_abort_requested().wake();
+    }
+
+    /// Records an abort request (`ABORT`) unless the task is done; the task is to be woken so
+    /// that its harness acts on it.
+    fn transition_to_abort_requested(&self) -> WakeTask {
+        let st = lock(&self.state);
+        if st.cancel.is_closed() {
+            return WakeTask(None);
         }
+        self.set_flags(ABORT, 0);
+        WakeTask(st.task_waker.clone())
     }
 
     /// The harness's first poll: ends the task before its body runs if it was cancelled or
@@ -736,17 +762,12 @@ impl Header {
         }
     }
 
-    /// The creator of a gated task has suspended: lets the task start, waking it if its
-    /// harness already found the gate closed.
-    pub(crate) fn open_gate(&self) {
-        let waker = {
-            let st = lock(&self.state);
-            self.set_flags(0, GATED);
-            st.task_waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+    /// Gated → Scheduled: the creator of a gated task has suspended, so the task may start;
+    /// to be woken if its harness already found the gate closed (and registered its waker).
+    pub(crate) fn transition_to_ungated(&self) -> WakeTask {
+        let st = lock(&self.state);
+        self.set_flags(0, GATED);
+        WakeTask(st.task_waker.clone())
     }
 
     /// The body returned `Pending` for the first time: registers the harness's waker so
@@ -764,19 +785,14 @@ impl Header {
     }
 
     /// A waker handed to an eager task's body during its first step fired: wake the task
-    /// through tokio's waker if it is registered, else remember it for the harness's first
-    /// tokio poll (which also happens anyway, since spawning schedules the task).
-    fn wake_from_eager_step(&self) {
-        let waker = {
-            let st = lock(&self.state);
-            if st.task_waker.is_none() {
-                self.set_flags(EAGER_WOKEN, 0);
-            }
-            st.task_waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
+    /// through tokio's waker if it is registered, else remember it (`EAGER_WOKEN`) for the
+    /// harness's first tokio poll (which also happens anyway, since spawning schedules the task).
+    fn transition_to_eager_woken(&self) -> WakeTask {
+        let st = lock(&self.state);
+        if st.task_waker.is_none() {
+            self.set_flags(EAGER_WOKEN, 0);
         }
+        WakeTask(st.task_waker.clone())
     }
 
     /// Completion: decides the final outcome (a request never delivered turns an `Ok` into a

@@ -130,7 +130,7 @@ impl TaskRef {
 
     /// Withdraws one cancel request; see [`Task::uncancel`](crate::Task::uncancel).
     pub fn uncancel(&self) -> usize {
-        self.header().uncancel()
+        self.header().transition_to_uncancelled()
     }
 
     /// Drops the task's body at once, without a message and without waiting for an await;
