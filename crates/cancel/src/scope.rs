@@ -184,7 +184,7 @@ impl fmt::Debug for ScopeSlot {
 /// A plain exchange with no guard and no reference counting: this runs twice per poll of
 /// every task. The caller must call it again even if the poll panics (the runtime polls
 /// bodies under `catch_unwind`).
-pub fn swap(slot: &mut ScopeSlot) {
+pub(crate) fn swap(slot: &mut ScopeSlot) {
     CURRENT.with(|c| std::mem::swap(&mut c.borrow_mut().current, &mut slot.0));
 }
 
@@ -221,14 +221,14 @@ pub fn note_bare_yield() {
 }
 
 /// Hides the current scope's requests from everything polled until the guard is dropped.
-pub fn mask() -> Masked {
+pub(crate) fn mask() -> Masked {
     Masked { was: CURRENT.with(|c| std::mem::replace(&mut c.borrow_mut().current.masked, true)) }
 }
 
 /// Unmasks when dropped; see [`mask`].
 #[must_use = "the mask is lifted as soon as the guard is dropped"]
 #[derive(Debug)]
-pub struct Masked {
+pub(crate) struct Masked {
     was: bool,
 }
 
@@ -251,7 +251,7 @@ pub fn take_current() -> Option<Cancelled> {
 }
 
 /// Whether a [`shield`] masks the current scope on this thread now.
-pub fn is_masked() -> bool {
+pub(crate) fn is_masked() -> bool {
     CURRENT.with(|c| c.borrow().current.masked)
 }
 

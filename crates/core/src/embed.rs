@@ -270,7 +270,7 @@ fn abort_services(shared: &Loop) {
 /// ```
 /// use std::time::Duration;
 /// use taskloop::{call_soon, sleep};
-/// use taskloop_core::spawn_loop_service;
+/// use taskloop_core::rt::spawn_loop_service;
 ///
 /// # fn main() -> Result<(), taskloop::TaskError> {
 /// taskloop::run(async {

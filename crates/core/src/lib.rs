@@ -67,7 +67,7 @@ mod wait;
 
 pub use context::{all_tasks, current_task};
 pub use dump::{TaskDump, TaskInfo, dump};
-pub use embed::{run_embedded, spawn_loop_service};
+pub use embed::run_embedded;
 pub use error::TaskError;
 pub use event_loop::Handle;
 pub use executor::{Executor, Job, JobId, Refused};
@@ -77,8 +77,7 @@ pub use group_error::TaskGroupError;
 pub use group_scope::task_group;
 pub use runner::Runner;
 pub use runtime::{
-    Builder, ExceptionContext, Runtime, call_soon, default_executor_or_init, loop_state, run, set_default_executor,
-    set_exception_handler, tokio_handle,
+    Builder, ExceptionContext, Runtime, call_soon, run, set_default_executor, set_exception_handler, tokio_handle,
 };
 pub use spawn::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
 pub use task::{Join, Task, TaskId, TaskRef};
@@ -87,3 +86,12 @@ pub use taskloop_cancel::{Cancelled, cancellable, shield};
 pub use threadsafe::{ConcurrentFuture, LoopHandle};
 pub use time::{Sleep, YieldNow, sleep, yield_now};
 pub use wait::{ReturnWhen, wait};
+
+/// What the crates built on the loop (`taskloop-timing`, `taskloop-offload`) need of it and a
+/// program never calls: per-loop state, services that run with the loop, and the lazily made
+/// default executor. Hidden from the documentation; not part of the API users rely on.
+#[doc(hidden)]
+pub mod rt {
+    pub use crate::embed::spawn_loop_service;
+    pub use crate::runtime::{default_executor_or_init, loop_state};
+}

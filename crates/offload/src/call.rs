@@ -202,7 +202,7 @@ impl<R: Send + 'static> Offload<R> {
         };
         let executor = match executor {
             Some(executor) => executor,
-            None => match taskloop_core::default_executor_or_init(crate::default_thread_pool) {
+            None => match taskloop_core::rt::default_executor_or_init(crate::default_thread_pool) {
                 Ok(executor) => executor,
                 // The loop is shutting down: the job is dropped, unrun, with `self.phase` finished.
                 Err(e) => return Poll::Ready(Err(e)),
@@ -391,7 +391,7 @@ where
     let mut offload = Offload::new(
         Some(match executor {
             Some(executor) => executor.to_shared(),
-            None => match taskloop_core::default_executor_or_init(crate::default_thread_pool) {
+            None => match taskloop_core::rt::default_executor_or_init(crate::default_thread_pool) {
                 Ok(executor) => executor,
                 Err(e) => return RunInExecutor { offload: None, refused: Some(e), _r: PhantomData },
             },

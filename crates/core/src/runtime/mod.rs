@@ -98,7 +98,7 @@ pub fn set_exception_handler(handler: impl Fn(&ExceptionContext) + Send + Sync +
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use taskloop_core::loop_state;
+/// use taskloop_core::rt::loop_state;
 ///
 /// #[derive(Default)]
 /// struct Counter(AtomicUsize);
@@ -240,7 +240,7 @@ pub fn set_default_executor(executor: impl Executor + 'static) {
 /// ```
 /// use std::sync::Arc;
 /// use taskloop::CpuPool;
-/// use taskloop_core::default_executor_or_init;
+/// use taskloop_core::rt::default_executor_or_init;
 ///
 /// # fn main() -> Result<(), taskloop::TaskError> {
 /// taskloop::run(async {
