@@ -80,7 +80,7 @@ pub use runtime::{
     Builder, ExceptionContext, Runtime, call_soon, run, set_default_executor, set_exception_handler, tokio_handle,
 };
 pub use spawn::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
-pub use task::{Join, Task, TaskId, TaskRef};
+pub use task::{Join, Task, TaskId, TaskRef, TaskState};
 pub use taskloop_callbacks::CallbackId;
 pub use taskloop_cancel::{Cancelled, cancellable, shield};
 pub use threadsafe::{ConcurrentFuture, LoopHandle};

@@ -401,7 +401,7 @@ impl<T> fmt::Debug for Task<T> {
         f.debug_struct("Task")
             .field("id", &self.id())
             .field("name", &self.name())
-            .field("state", &self.shared.header.state_name())
+            .field("state", &self.shared.header.state().as_str())
             .finish()
     }
 }

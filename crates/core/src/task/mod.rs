@@ -149,7 +149,7 @@ mod waiters;
 
 pub use handle::{Join, Task};
 pub(crate) use harness::Harness;
-pub use task_ref::{TaskId, TaskRef};
+pub use task_ref::{TaskId, TaskRef, TaskState};
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -1002,16 +1002,17 @@ impl Header {
         (st.cancel.cancelling(), st.forward.as_ref().and_then(|target| target.task_id()))
     }
 
-    pub(crate) fn state_name(&self) -> &'static str {
+    /// What `dump()` and the handles' `Debug` show, from one read of the flags.
+    pub(crate) fn state(&self) -> TaskState {
         let flags = self.flags();
         if flags & CANCELLED != 0 {
-            "cancelled"
+            TaskState::Cancelled
         } else if flags & DONE != 0 {
-            "done"
+            TaskState::Done
         } else if flags & CANCEL_PENDING != 0 {
-            "cancelling"
+            TaskState::Cancelling
         } else {
-            "pending"
+            TaskState::Pending
         }
     }
 }

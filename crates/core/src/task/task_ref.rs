@@ -40,6 +40,39 @@ impl fmt::Display for TaskId {
     }
 }
 
+/// A task's state as [`dump`](crate::dump) shows it: asyncio's `Task.__repr__` states.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Not done, no cancel request waiting for delivery.
+    Pending,
+    /// Not done, with a cancel request waiting for delivery at the task's current await.
+    Cancelling,
+    /// Done with a value or a failure.
+    Done,
+    /// Done, ended by cancellation.
+    Cancelled,
+}
+
+impl TaskState {
+    /// The state in lower case, as printed: `pending`, `cancelling`, `done`, `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Cancelling => "cancelling",
+            TaskState::Done => "done",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    /// [`as_str`](Self::as_str), padded as asked (`{:<10}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A handle to a task of any value type: what [`all_tasks`](crate::all_tasks) and
 /// [`current_task`](crate::current_task) give.
 ///
@@ -221,7 +254,7 @@ impl fmt::Debug for TaskRef {
         f.debug_struct("TaskRef")
             .field("id", &self.id())
             .field("name", &self.name())
-            .field("state", &self.header().state_name())
+            .field("state", &self.header().state().as_str())
             .finish()
     }
 }
