@@ -1,15 +1,16 @@
 //! Waiting for many tasks: `wait`.
 
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use taskloop_cancel::PointWaker;
 
 use crate::error::TaskError;
-use crate::task::{TaskRef, WaiterKey};
+pub(crate) use crate::task::Done;
+use crate::task::TaskRef;
 
 /// When [`wait`] returns: asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,38 +133,4 @@ where
         if r.done() { done.push(handle) } else { pending.push(handle) }
     }
     Ok((done, pending))
-}
-
-/// Resolves to its `index` when the task is done, without reading (retrieving) its outcome
-/// or passing a cancellation on to it: how `wait`, `gather` and `as_completed` wait for many
-/// tasks with one waiter slot each.
-pub(crate) struct Done {
-    task: TaskRef,
-    key: WaiterKey,
-    pub(crate) index: usize,
-}
-
-impl Done {
-    pub(crate) fn new(task: TaskRef, index: usize) -> Self {
-        Done { task, key: None, index }
-    }
-
-    pub(crate) fn task(&self) -> &TaskRef {
-        &self.task
-    }
-}
-
-impl Future for Done {
-    type Output = usize;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
-        let this = &mut *self;
-        this.task.header().poll_done(&mut this.key, cx).map(|()| this.index)
-    }
-}
-
-impl Drop for Done {
-    fn drop(&mut self) {
-        self.task.header().forget_waiter(&mut self.key);
-    }
 }

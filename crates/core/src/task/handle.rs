@@ -284,7 +284,7 @@ impl<T> Task<T> {
     {
         let task = self.as_task_ref();
         tokio::spawn(async move {
-            let done = std::pin::pin!(crate::wait::Done::new(task.clone(), 0));
+            let done = std::pin::pin!(super::Done::new(task.clone(), 0));
             let cancelled = std::pin::pin!(token.cancelled_owned());
             if let futures::future::Either::Right(_) = futures::future::select(done, cancelled).await {
                 task.cancel();

@@ -139,6 +139,7 @@
 //!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
 //!   after the gate opened sees no gate.
 
+mod done;
 pub(crate) mod gate;
 mod handle;
 mod harness;
@@ -147,6 +148,7 @@ mod loom_models;
 mod task_ref;
 mod waiters;
 
+pub(crate) use done::Done;
 pub use handle::{Join, Task};
 pub(crate) use harness::Harness;
 pub use task_ref::{TaskId, TaskRef, TaskState};
