@@ -162,7 +162,7 @@ thread_local! {
 }
 
 /// A task's cancel scope, ready to be made current: the runtime keeps one per task and
-/// [`swap`]s it in before each poll of the task's body and out after.
+/// swaps it in (`swap_in`) before each poll of the task's body and out after.
 pub struct ScopeSlot(Current);
 
 impl ScopeSlot {
@@ -188,9 +188,9 @@ pub(crate) fn swap(slot: &mut ScopeSlot) {
     CURRENT.with(|c| std::mem::swap(&mut c.borrow_mut().current, &mut slot.0));
 }
 
-/// [`swap`] for a task about to be polled with `waker`: a cancellation point polled with the
+/// `swap` for a task about to be polled with `waker`: a cancellation point polled with the
 /// same waker needs no waker of its own kept (see [`PointWaker`]). The swap back is a plain
-/// [`swap`]. A scope nested inside a task's poll (a block) is swapped in with [`swap`].
+/// `swap`. A scope nested inside a task's poll (a block) is swapped in with `swap`.
 #[inline]
 pub fn swap_in(slot: &mut ScopeSlot, waker: &Waker) {
     CURRENT.with(|c| {
