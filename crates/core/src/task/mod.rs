@@ -857,6 +857,7 @@ impl Header {
 
     /// The outcome without its value, marked retrieved: what awaiting the task resolves to,
     /// and the first half of `result()`. `InvalidState` while not done.
+    #[inline]
     pub(crate) fn retrieve(&self) -> Result<(), TaskError> {
         self.outcome(true).unwrap_or(Err(TaskError::InvalidState))
     }
