@@ -6,8 +6,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::task::Loop;
-use crate::task::TaskRef;
+use crate::task::{Loop, TaskRef};
 
 thread_local! {
     static LOOP: RefCell<Option<Arc<Loop>>> = const { RefCell::new(None) };

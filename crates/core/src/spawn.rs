@@ -1,12 +1,13 @@
-//! Creating tasks: `create_task`, `try_create_task`, `TaskBuilder`.
+//! Creating tasks on the running loop: `create_task`, `try_create_task`, `TaskBuilder`, and
+//! `run`'s main task. Above `task/` (it allocates and spawns the task) and `context.rs` (it
+//! needs the running loop).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Waker;
 
 use crate::context;
-use crate::task::Loop;
-use crate::task::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef, gate};
+use crate::task::{Harness, Header, Loop, MAIN, START_GATED, Shared, Task, TaskRef, gate};
 
 /// Why a task could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -39,8 +39,7 @@ use crate::error::TaskError;
 use crate::event_loop::Handle;
 use crate::spawn::{SpawnError, TaskBuilder};
 use crate::sync::lock;
-use crate::task::Loop;
-use crate::task::TaskRef;
+use crate::task::{Loop, TaskRef};
 
 /// A handle to a loop for other threads: the asyncio event loop object as seen from outside
 /// it.
