@@ -7,7 +7,9 @@
 //! - no `.rs` file under `crates/`, `examples/`, `benches/`, `src/` or `xtask/` calls the
 //!   todo, unimplemented or dbg macros;
 //! - every `examples/<name>.rs` has its `examples/<name>.expected`, and every
-//!   `.expected` or `.args` file belongs to an example.
+//!   `.expected` or `.args` file belongs to an example;
+//! - every `` `module::name` `` a doc comment under `crates/*/src` cites, where `module` is a
+//!   module of the same crate, names something that module defines or imports.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ pub(crate) fn run() -> Result<()> {
     check_crates(&mut problems)?;
     check_forbidden_macros(&mut problems)?;
     check_example_files(&mut problems)?;
+    check_doc_citations(&mut problems)?;
     if problems.is_empty() {
         println!("tidy: ok");
         return Ok(());
@@ -160,6 +163,78 @@ fn check_example_files(problems: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// Doc comments cite code as `` `module::name` ``; a cite whose `module` is a module of the same
+/// crate (a file `module.rs` or `module/mod.rs`) must name something that module defines or
+/// imports, so a rename or a removal cannot leave the docs pointing at nothing.
+fn check_doc_citations(problems: &mut Vec<String>) -> Result<()> {
+    for krate in list_dir(&root().join("crates"))? {
+        let mut files = Vec::new();
+        rust_files(&krate.join("src"), &mut files)?;
+        let mut sources = Vec::new();
+        for file in files {
+            let text = fs::read_to_string(&file).with_context(|| format!("could not read {}", rel(&file)))?;
+            sources.push((module_name(&file), file, text));
+        }
+        for (_, file, text) in &sources {
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim_start();
+                if !line.starts_with("//!") && !line.starts_with("///") {
+                    continue;
+                }
+                for (module, name) in citations(line) {
+                    let mut module_texts = sources.iter().filter(|(m, _, _)| m == module).map(|(_, _, t)| t).peekable();
+                    if module_texts.peek().is_some() && !module_texts.any(|t| defines(t, name)) {
+                        problems.push(format!(
+                            "{}:{}: cites `{module}::{name}`, which `{module}` does not define",
+                            rel(file),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The module a source file is: its stem, or its directory's name for a `mod.rs`.
+fn module_name(file: &Path) -> String {
+    match file.file_stem().and_then(|stem| stem.to_str()) {
+        Some("mod") => file.parent().map(file_name).unwrap_or_default(),
+        Some(stem) => stem.to_owned(),
+        None => String::new(),
+    }
+}
+
+/// The `` `module::name` `` cites on a line: backticked, one `::`, a lower-case module.
+fn citations(line: &str) -> Vec<(&str, &str)> {
+    let ident = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    line.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|code| code.split_once("::"))
+        .filter(|(module, name)| ident(module) && ident(name) && module.starts_with(|c: char| c.is_ascii_lowercase()))
+        .collect()
+}
+
+/// Whether `text` defines `name` (`fn`, `struct`, `enum`, `trait`, `type`, `const`, `static`,
+/// `mod`, `macro_rules!`) or imports it with a `use`.
+fn defines(text: &str, name: &str) -> bool {
+    let keywords = ["fn", "struct", "enum", "trait", "type", "const", "static", "mod", "macro_rules!"];
+    keywords.iter().any(|keyword| has_word(text, &format!("{keyword} {name}")))
+        || text.split(';').any(|item| item.rfind("use ").is_some_and(|at| has_word(&item[at..], name)))
+}
+
+/// Whether `word` occurs in `text` with no identifier character on either side.
+fn has_word(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word)
+        .any(|(at, _)| !text[..at].ends_with(is_ident) && !text[at + word.len()..].starts_with(is_ident))
+}
+
 /// Collects the `.rs` files under `dir`, recursively, skipping `target` and hidden
 /// directories. A missing `dir` has none.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -199,6 +274,16 @@ mod tests {
         let manifest = "[workspace]\nname = \"no\"\n[package]\nversion = \"1\"\nname = \"taskloop-core\"\n";
         assert_eq!(package_name(manifest).as_deref(), Some("taskloop-core"));
         assert_eq!(package_name("[lib]\nname = \"x\"\n"), None);
+    }
+
+    #[test]
+    fn doc_citations_are_found_and_checked() {
+        let line = "/// see `context::release_born` and `Header::open_gate`, `a::b::c`, ``x``";
+        assert_eq!(citations(line), [("context", "release_born")], "a type's item or a longer path is not a cite");
+        let context = "use crate::task::TaskRef;\npub(crate) fn release_born_since(mark: usize) {}\n";
+        assert!(!defines(context, "release_born"), "a longer name is not the name");
+        assert!(defines(context, "release_born_since"));
+        assert!(defines(context, "TaskRef"), "an import counts");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::task::Waker;
 
 use crate::{CancelScope, Cancelled, ScopeSlot};
 
-/// What became of a block's own cancellation of its task (`TaskRef::cancel_block`).
+/// What became of a block's own cancellation of its task (`taskloop_core::TaskRef::cancel_block`):
+/// runtime plumbing for `taskloop-timing`'s `Timeout`.
+#[doc(hidden)]
 #[derive(Debug)]
 pub enum BlockCancel {
     /// The task had finished: nothing was counted.

@@ -26,7 +26,7 @@
 //!   the pending request's message, delivered-once, handed to the await once the task
 //!   suspends), with the rule that a finished task accepts no more requests.
 //! - The *current scope*: the task whose body is being polled on this thread, installed by the
-//!   runtime with [`swap_in`] / [`swap`], and read by [`take_current`] and the points.
+//!   runtime (`taskloop-core`) for each poll of the body, and read by the points.
 //! - [`PointWaker`], what every cancellation point keeps between polls: it takes a pending
 //!   request at each poll, and when the point is polled inside a combinator that re-polls only
 //!   woken children (`FuturesUnordered`, `select` over streams, `join_all`), it has the task
@@ -83,8 +83,16 @@ mod state;
 
 pub use block::{BlockCancel, BlockScope};
 pub use error::Cancelled;
+pub use scope::{Cancellable, PointWaker, Shield, cancellable, shield};
+pub(crate) use scope::{is_masked, swap};
+
+/// The runtime's side of the protocol, for `taskloop-core` (and the crates built on it): how a
+/// task is installed as the current scope around each poll of its body, read back, and how a
+/// request is passed on to what the task awaits. A program never calls these; they are hidden
+/// from the documentation.
+#[doc(hidden)]
 pub use scope::{
-    CancelScope, Cancellable, Forward, Masked, PointWaker, ScopeSlot, Shield, cancellable, end_forward, forward_to,
-    is_masked, mask, note_bare_yield, shield, swap, swap_in, swap_out, take_current, with_current_scope,
+    CancelScope, Forward, ScopeSlot, end_forward, forward_to, note_bare_yield, swap_in, swap_out, take_current,
+    with_current_scope,
 };
 pub use state::CancelState;

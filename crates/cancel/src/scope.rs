@@ -162,7 +162,7 @@ thread_local! {
 }
 
 /// A task's cancel scope, ready to be made current: the runtime keeps one per task and
-/// [`swap`]s it in before each poll of the task's body and out after.
+/// swaps it in (`swap_in`) before each poll of the task's body and out after.
 pub struct ScopeSlot(Current);
 
 impl ScopeSlot {
@@ -184,13 +184,13 @@ impl fmt::Debug for ScopeSlot {
 /// A plain exchange with no guard and no reference counting: this runs twice per poll of
 /// every task. The caller must call it again even if the poll panics (the runtime polls
 /// bodies under `catch_unwind`).
-pub fn swap(slot: &mut ScopeSlot) {
+pub(crate) fn swap(slot: &mut ScopeSlot) {
     CURRENT.with(|c| std::mem::swap(&mut c.borrow_mut().current, &mut slot.0));
 }
 
-/// [`swap`] for a task about to be polled with `waker`: a cancellation point polled with the
+/// `swap` for a task about to be polled with `waker`: a cancellation point polled with the
 /// same waker needs no waker of its own kept (see [`PointWaker`]). The swap back is a plain
-/// [`swap`]. A scope nested inside a task's poll (a block) is swapped in with [`swap`].
+/// `swap`. A scope nested inside a task's poll (a block) is swapped in with `swap`.
 #[inline]
 pub fn swap_in(slot: &mut ScopeSlot, waker: &Waker) {
     CURRENT.with(|c| {
@@ -221,14 +221,14 @@ pub fn note_bare_yield() {
 }
 
 /// Hides the current scope's requests from everything polled until the guard is dropped.
-pub fn mask() -> Masked {
+pub(crate) fn mask() -> Masked {
     Masked { was: CURRENT.with(|c| std::mem::replace(&mut c.borrow_mut().current.masked, true)) }
 }
 
 /// Unmasks when dropped; see [`mask`].
 #[must_use = "the mask is lifted as soon as the guard is dropped"]
 #[derive(Debug)]
-pub struct Masked {
+pub(crate) struct Masked {
     was: bool,
 }
 
@@ -251,7 +251,7 @@ pub fn take_current() -> Option<Cancelled> {
 }
 
 /// Whether a [`shield`] masks the current scope on this thread now.
-pub fn is_masked() -> bool {
+pub(crate) fn is_masked() -> bool {
     CURRENT.with(|c| c.borrow().current.masked)
 }
 

@@ -6,46 +6,10 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::runtime::LoopShared;
-use crate::task::TaskRef;
+use crate::task::{Loop, TaskRef};
 
 thread_local! {
-    static LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
-    /// Tasks created by the task being polled on this thread (multi-thread loops only), held
-    /// back until that poll returns.
-    static BORN: RefCell<Vec<TaskRef>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Whether a task is being polled on this thread.
-pub(crate) fn in_task() -> bool {
-    taskloop_cancel::with_current_scope(|s| s.is_some())
-}
-
-/// Holds `task` back until the task being polled on this thread suspends; see
-/// [`release_born_since`].
-pub(crate) fn hold_until_creator_suspends(task: TaskRef) {
-    BORN.with(|b| b.borrow_mut().push(task));
-}
-
-/// How many held-back tasks this thread has now: taken by a harness before it polls its body,
-/// so that afterwards it releases only the tasks that body created (an eager task's first step
-/// runs inside its creator's poll, so polls nest).
-pub(crate) fn born_mark() -> usize {
-    BORN.with(|b| b.borrow().len())
-}
-
-/// Called by a harness when its body's poll returns: opens the gates of the tasks the body
-/// created, so they may start now that their creator has suspended (asyncio: "a task does not
-/// start before its creator next suspends", which a multi-thread runtime would otherwise break
-/// by running a new task on another worker at once).
-pub(crate) fn release_born_since(mark: usize) {
-    let born: Vec<TaskRef> = BORN.with(|b| {
-        let mut b = b.borrow_mut();
-        if b.len() > mark { b.drain(mark..).collect() } else { Vec::new() }
-    });
-    for task in born {
-        task.header().open_gate();
-    }
+    static LOOP: RefCell<Option<Arc<Loop>>> = const { RefCell::new(None) };
 }
 
 /// The loop running on this thread, if any: the thread's loop (set for the whole of `run` on
@@ -55,12 +19,12 @@ pub(crate) fn release_born_since(mark: usize) {
 /// (`run_embedded`): the runtime's threads are not the loop's, so nothing is set on them,
 /// and a task finds its loop through its own header. The thread-local is read first, so a
 /// loop that owns its runtime pays nothing for it.
-pub(crate) fn current_loop() -> Option<Arc<LoopShared>> {
+pub(crate) fn current_loop() -> Option<Arc<Loop>> {
     LOOP.with(|l| l.borrow().clone()).or_else(task_loop)
 }
 
 #[cold]
-fn task_loop() -> Option<Arc<LoopShared>> {
+fn task_loop() -> Option<Arc<Loop>> {
     current_task().map(|t| t.header().loop_.clone())
 }
 
@@ -69,14 +33,14 @@ pin_project_lite::pin_project! {
     /// callback runner, a timer driver): the loop is this thread's loop for each of its polls,
     /// so `call_soon`, `create_task` and `loop_state` work inside it as on the loop's threads.
     pub(crate) struct InLoop<F> {
-        loop_: Arc<LoopShared>,
+        loop_: Arc<Loop>,
         #[pin]
         fut: F,
     }
 }
 
 impl<F> InLoop<F> {
-    pub(crate) fn new(loop_: Arc<LoopShared>, fut: F) -> Self {
+    pub(crate) fn new(loop_: Arc<Loop>, fut: F) -> Self {
         InLoop { loop_, fut }
     }
 }
@@ -92,7 +56,7 @@ impl<F: std::future::Future> std::future::Future for InLoop<F> {
 }
 
 /// Restores the thread's previous loop after one poll of an [`InLoop`], even if it panics.
-struct PollGuard(Option<Arc<LoopShared>>);
+struct PollGuard(Option<Arc<Loop>>);
 
 impl Drop for PollGuard {
     fn drop(&mut self) {
@@ -107,7 +71,7 @@ impl Drop for PollGuard {
 ///
 /// If this thread already runs a loop: loops do not nest (asyncio: "asyncio.run() cannot be
 /// called from a running event loop").
-pub(crate) fn enter_loop(loop_: Arc<LoopShared>) -> LoopGuard {
+pub(crate) fn enter_loop(loop_: Arc<Loop>) -> LoopGuard {
     LOOP.with(|l| {
         let mut slot = l.borrow_mut();
         assert!(
@@ -121,7 +85,7 @@ pub(crate) fn enter_loop(loop_: Arc<LoopShared>) -> LoopGuard {
 
 /// Makes `loop_` the loop of a runtime worker thread for the thread's whole life (tokio's
 /// `on_thread_start`), or forgets it (`on_thread_stop`).
-pub(crate) fn set_worker_loop(loop_: Option<Arc<LoopShared>>) {
+pub(crate) fn set_worker_loop(loop_: Option<Arc<Loop>>) {
     let old = LOOP.with(|l| std::mem::replace(&mut *l.borrow_mut(), loop_));
     drop(old);
 }

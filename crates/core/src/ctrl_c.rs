@@ -22,30 +22,11 @@
 use taskloop_cancel::Cancelled;
 
 use crate::error::TaskError;
-use crate::runtime::Builder;
 
 /// The loop's Ctrl-C setting (`Builder::handle_ctrl_c`). The default handles it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CtrlCConfig {
-    ignore: bool,
-}
-
-impl Builder {
-    /// Whether Ctrl-C (SIGINT) cancels the main task, as in `asyncio.run`: on by default
-    /// with the `ctrl-c` feature (Unix). `false` leaves SIGINT alone (its default action kills
-    /// the process, unless the program handles it, e.g. with `tokio::signal::ctrl_c`).
-    ///
-    /// When on, the first Ctrl-C while [`run`](crate::Runtime::run) runs cancels the main
-    /// task with the message `"interrupted"`; the loop then ends as for any cancelled main
-    /// (the tasks left are cancelled and awaited, their `Drop` guards run, the default
-    /// executor is shut down) and `run` returns `Err(TaskError::Cancelled)` whose message is
-    /// `"interrupted"` (asyncio raises `KeyboardInterrupt`). A second Ctrl-C ends the process
-    /// at once, as SIGINT's default action does. A main task that catches the cancellation
-    /// and returns a value returns it, as in asyncio.
-    pub fn handle_ctrl_c(&mut self, handle: bool) -> &mut Self {
-        self.ctrl_c.ignore = !handle;
-        self
-    }
+    pub(crate) ignore: bool,
 }
 
 #[cfg(all(unix, feature = "ctrl-c"))]

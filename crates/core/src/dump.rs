@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::context;
-use crate::task::TaskId;
+use crate::task::{TaskId, TaskState};
 
 /// One live task in a [`TaskDump`].
 #[derive(Debug, Clone)]
@@ -14,8 +14,9 @@ pub struct TaskInfo {
     pub id: TaskId,
     /// The task's name.
     pub name: Arc<str>,
-    /// `pending`, or `cancelling` while a cancel request waits for delivery.
-    pub state: &'static str,
+    /// [`TaskState::Pending`], or [`TaskState::Cancelling`] while a cancel request waits for
+    /// delivery.
+    pub state: TaskState,
     /// `cancelling()`: cancel requests not withdrawn.
     pub cancel_requests: usize,
     /// How long ago it was created, on the loop's clock (millisecond resolution; paused time
@@ -79,7 +80,7 @@ pub fn dump() -> TaskDump {
             TaskInfo {
                 id: task.id(),
                 name: task.name(),
-                state: header.state_name(),
+                state: header.state(),
                 cancel_requests,
                 age,
                 // Recorded when an await suspended; true while the awaited task is live.

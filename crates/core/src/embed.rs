@@ -20,7 +20,7 @@
 //! **Invariant:** nothing here blocks a thread of the host runtime.
 
 use std::future::{Future, poll_fn};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use tokio::runtime::RuntimeFlavor;
@@ -28,8 +28,11 @@ use tokio::task::AbortHandle;
 
 use crate::context::{self, InLoop};
 use crate::error::TaskError;
-use crate::runtime::{Builder, LoopShared, await_leftovers};
-use crate::task::spawn_main;
+use crate::event_loop::LoopConfig;
+use crate::runtime::{Builder, await_leftovers};
+use crate::spawn::spawn_main;
+use crate::sync::lock;
+use crate::task::Loop;
 
 /// Runs `fut` as the main task of a new loop on the tokio runtime that polls this future, and
 /// shuts that loop down: [`run`](crate::run) for an application that already has a runtime.
@@ -144,7 +147,12 @@ impl Builder {
             };
             let multi_thread = tokio.runtime_flavor() != RuntimeFlavor::CurrentThread;
             let shards = if multi_thread { tokio.metrics().num_workers() * 4 } else { 1 };
-            let shared = Arc::new(LoopShared::new(shards, multi_thread, config.eager_tasks, config.track_task_ages));
+            let shared = Arc::new(Loop::new(LoopConfig {
+                shards,
+                multi_thread,
+                eager_tasks: config.eager_tasks,
+                track_task_ages: config.track_task_ages,
+            }));
             shared.executor.configure(&config.executor);
             let mut abandon = Abandon(Some(shared.clone()));
             let runner = tokio::spawn(InLoop::new(shared.clone(), shared.clone().run_callbacks()));
@@ -153,7 +161,7 @@ impl Builder {
             let leftovers = shared.stopped().await;
             await_leftovers(&shared, leftovers).await;
             shared.set_closed();
-            shared.close_queue();
+            shared.callbacks.close();
             // The runner only ends by returning (callbacks are caught), so its outcome carries
             // nothing.
             let _ = runner.await;
@@ -166,7 +174,7 @@ impl Builder {
 }
 
 /// Ends the loop without waiting if the `run_embedded` future is dropped before it completes.
-struct Abandon(Option<Arc<LoopShared>>);
+struct Abandon(Option<Arc<Loop>>);
 
 impl Drop for Abandon {
     fn drop(&mut self) {
@@ -175,7 +183,7 @@ impl Drop for Abandon {
         for task in shared.registry.snapshot() {
             task.cancel();
         }
-        shared.close_queue();
+        shared.callbacks.close();
         abort_services(&shared);
         if shared.executor.close_if_empty() {
             let spawned = std::thread::Builder::new()
@@ -190,7 +198,7 @@ impl Drop for Abandon {
 
 /// asyncio's `shutdown_default_executor()` without blocking this thread: the bounded wait of
 /// `DefaultExecutor::shutdown` runs on a helper thread, and this future waits for it.
-async fn shut_down_executor(shared: Arc<LoopShared>) {
+async fn shut_down_executor(shared: Arc<Loop>) {
     if !shared.executor.close_if_empty() {
         return;
     }
@@ -199,7 +207,7 @@ async fn shut_down_executor(shared: Arc<LoopShared>) {
     let spawned = std::thread::Builder::new().name("taskloop-executor-shutdown".to_owned()).spawn(move || {
         shared.executor.shutdown();
         let waker = {
-            let mut s = on_thread.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut s = lock(&on_thread);
             s.done = true;
             s.waker.take()
         };
@@ -212,7 +220,7 @@ async fn shut_down_executor(shared: Arc<LoopShared>) {
         return;
     }
     poll_fn(|cx| {
-        let mut s = signal.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = lock(&signal);
         if s.done {
             Poll::Ready(())
         } else {
@@ -235,9 +243,9 @@ struct Signal {
 #[derive(Default)]
 struct Services(Mutex<Vec<AbortHandle>>);
 
-fn abort_services(shared: &LoopShared) {
+fn abort_services(shared: &Loop) {
     let services = shared.state::<Services>();
-    let handles = std::mem::take(&mut *services.0.lock().unwrap_or_else(PoisonError::into_inner));
+    let handles = std::mem::take(&mut *lock(&services.0));
     for handle in handles {
         handle.abort();
     }
@@ -262,7 +270,7 @@ fn abort_services(shared: &LoopShared) {
 /// ```
 /// use std::time::Duration;
 /// use taskloop::{call_soon, sleep};
-/// use taskloop_core::spawn_loop_service;
+/// use taskloop_core::rt::spawn_loop_service;
 ///
 /// # fn main() -> Result<(), taskloop::TaskError> {
 /// taskloop::run(async {
@@ -284,5 +292,5 @@ where
     let loop_ = context::current_loop().expect("spawn_loop_service() needs a running taskloop loop on this thread");
     let handle = tokio::spawn(InLoop::new(loop_.clone(), fut));
     let services = loop_.state::<Services>();
-    services.0.lock().unwrap_or_else(PoisonError::into_inner).push(handle.abort_handle());
+    lock(&services.0).push(handle.abort_handle());
 }

@@ -114,8 +114,21 @@ impl TaskError {
         TaskError::Failed(Arc::new(err))
     }
 
-    /// The message of a panic payload, as `std` prints it.
-    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> TaskError {
+    /// `TaskError::Panicked` for a caught panic's payload (what `catch_unwind` returns), with
+    /// the message `std` would print: for executors and other code that runs a body on
+    /// taskloop's behalf.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskloop::TaskError;
+    ///
+    /// let payload = std::panic::catch_unwind(|| panic!("boom")).unwrap_err();
+    /// let error = TaskError::from_panic(&*payload);
+    /// assert!(error.is_panic());
+    /// assert_eq!(error.to_string(), "task panicked: boom");
+    /// ```
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> TaskError {
         TaskError::Panicked(panic_message(payload).into())
     }
 }

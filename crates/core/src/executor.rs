@@ -20,14 +20,13 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
-use crate::context;
 use crate::error::TaskError;
-use crate::runtime::Builder;
+use crate::sync::lock;
 
 /// Where blocking or CPU-bound work runs: asyncio's `concurrent.futures.Executor`, as seen
 /// by the loop.
@@ -257,8 +256,8 @@ pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
 /// The executor options of a [`Builder`].
 #[derive(Clone, Default)]
 pub(crate) struct ExecutorConfig {
-    executor: Option<Arc<dyn Executor>>,
-    shutdown_timeout: Option<Duration>,
+    pub(crate) executor: Option<Arc<dyn Executor>>,
+    pub(crate) shutdown_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for ExecutorConfig {
@@ -267,60 +266,6 @@ impl fmt::Debug for ExecutorConfig {
             .field("default_executor", &self.executor.as_ref().map(|_| "dyn Executor"))
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
-    }
-}
-
-impl Builder {
-    /// Gives the loop `executor` as its default executor, the one `to_thread` and
-    /// `run_in_executor(None, ..)` use: asyncio's `loop.set_default_executor()` before the
-    /// loop starts. Without it, the first `to_thread` creates a `ThreadPool` with the default
-    /// options.
-    ///
-    /// The loop owns the executor and shuts it down when `run` ends (see
-    /// [`shutdown_timeout`](Builder::shutdown_timeout)). Each runtime built from this builder
-    /// shares the same executor.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskloop::{Runtime, ThreadPool, to_thread};
-    ///
-    /// # fn main() -> anyhow::Result<()> {
-    /// let pool = ThreadPool::builder().max_workers(2).thread_name_prefix("io").build()?;
-    /// let name = Runtime::builder().default_executor(pool).build()?.run(async {
-    ///     let name = to_thread(|| std::thread::current().name().map(str::to_owned)).await?;
-    ///     anyhow::Ok(name.unwrap_or_default())
-    /// })?;
-    /// assert!(name.starts_with("io"));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn default_executor(&mut self, executor: impl Executor + 'static) -> &mut Self {
-        self.executor.executor = Some(Arc::new(executor));
-        self
-    }
-
-    /// How long `run` waits, when main has ended and the leftover tasks are cancelled, for
-    /// work still running on the default executor: the `timeout` of asyncio's
-    /// `loop.shutdown_default_executor()`. Defaults to 300 seconds, as asyncio.
-    ///
-    /// Work still running after that is reported through `tracing` (a `warn` event, target
-    /// `taskloop`) and left to finish on its own thread; `run` returns without it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use taskloop::Runtime;
-    ///
-    /// # fn main() -> anyhow::Result<()> {
-    /// Runtime::builder().shutdown_timeout(Duration::from_secs(5)).build()?.run(async { anyhow::Ok(()) })?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.executor.shutdown_timeout = Some(timeout);
-        self
     }
 }
 
@@ -399,54 +344,52 @@ impl DefaultExecutor {
             }
         }
     }
-}
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Replaces the running loop's default executor: asyncio's `loop.set_default_executor()`.
-///
-/// `to_thread` and `run_in_executor(None, ..)` use it from now on; the loop owns it and shuts
-/// it down when `run` ends. The executor it replaces is shut down (`wait = true`,
-/// `cancel_futures = false`) on a helper thread, so work already submitted to it still
-/// finishes and this call does not block.
-///
-/// # Panics
-///
-/// Outside a running loop.
-///
-/// # Examples
-///
-/// ```
-/// use taskloop::{ThreadPool, set_default_executor, to_thread};
-///
-/// # fn main() -> anyhow::Result<()> {
-/// taskloop::run(async {
-///     set_default_executor(ThreadPool::builder().max_workers(1).thread_name_prefix("mine").build()?);
-///     let name = to_thread(|| std::thread::current().name().map(str::to_owned)).await?;
-///     assert!(name.unwrap_or_default().starts_with("mine"));
-///     anyhow::Ok(())
-/// })?;
-/// # Ok(())
-/// # }
-/// ```
-pub fn set_default_executor(executor: impl Executor + 'static) {
-    let loop_ = context::current_loop().expect("set_default_executor() needs a running taskloop loop on this thread");
-    let executor: Arc<dyn Executor> = Arc::new(executor);
-    let old = {
-        let mut slot = lock(&loop_.executor.slot);
-        match &*slot {
-            // `run` has already shut the default executor down; the new one goes the same way.
-            Slot::Closed => Some(executor),
-            Slot::Empty | Slot::Set(_) => match std::mem::replace(&mut *slot, Slot::Set(executor)) {
-                Slot::Set(old) => Some(old),
-                Slot::Empty | Slot::Closed => None,
-            },
+    /// `set_default_executor`: puts `executor` in the slot and shuts the one it replaces down
+    /// on a helper thread (or `executor` itself, once `run` has closed the slot).
+    pub(crate) fn replace(&self, executor: Arc<dyn Executor>) {
+        let old = {
+            let mut slot = lock(&self.slot);
+            match &*slot {
+                // `run` has already shut the default executor down; the new one goes the same way.
+                Slot::Closed => Some(executor),
+                Slot::Empty | Slot::Set(_) => match std::mem::replace(&mut *slot, Slot::Set(executor)) {
+                    Slot::Set(old) => Some(old),
+                    Slot::Empty | Slot::Closed => None,
+                },
+            }
+        };
+        if let Some(old) = old {
+            shut_down_in_background(old);
         }
-    };
-    if let Some(old) = old {
-        shut_down_in_background(old);
+    }
+
+    /// `default_executor_or_init`: the executor in the slot, or the one `init` makes if the
+    /// slot is empty. `init` is the caller's code, so it runs outside the slot's lock (it may
+    /// itself set the default executor); the slot is checked again afterwards, and if it was
+    /// filled meanwhile, the executor `init` made is shut down and the slot's is returned.
+    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> Arc<dyn Executor>) -> Result<Arc<dyn Executor>, TaskError> {
+        match &*lock(&self.slot) {
+            Slot::Set(executor) => return Ok(executor.clone()),
+            Slot::Closed => return Err(TaskError::Shutdown),
+            Slot::Empty => {}
+        }
+        let made = init();
+        let (outcome, unused) = {
+            let mut slot = lock(&self.slot);
+            match &*slot {
+                Slot::Empty => {
+                    *slot = Slot::Set(made.clone());
+                    (Ok(made), None)
+                }
+                Slot::Set(executor) => (Ok(executor.clone()), Some(made)),
+                Slot::Closed => (Err(TaskError::Shutdown), Some(made)),
+            }
+        };
+        if let Some(unused) = unused {
+            shut_down_in_background(unused);
+        }
+        outcome
     }
 }
 
@@ -460,49 +403,5 @@ fn shut_down_in_background(executor: Arc<dyn Executor>) {
     });
     if let Err(e) = spawned {
         tracing::error!(target: "taskloop", "could not start a thread to shut a replaced executor down: {e}");
-    }
-}
-
-/// The running loop's default executor, set to the one `init` makes if the loop has none yet.
-///
-/// The hook `taskloop-offload` uses so that `to_thread` creates its `ThreadPool` lazily, on
-/// first use, as asyncio creates its default `ThreadPoolExecutor`. `init` runs at most once
-/// per loop, under the slot's lock.
-///
-/// # Errors
-///
-/// `TaskError::Shutdown` once `run` has shut the default executor down (after main ended).
-///
-/// # Panics
-///
-/// Outside a running loop.
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use taskloop::CpuPool;
-/// use taskloop_core::default_executor_or_init;
-///
-/// # fn main() -> Result<(), taskloop::TaskError> {
-/// taskloop::run(async {
-///     let first = default_executor_or_init(|| Arc::new(CpuPool::new(1)))?;
-///     let again = default_executor_or_init(|| unreachable!("the loop already has one"))?;
-///     assert!(Arc::ptr_eq(&first, &again));
-///     anyhow::Ok(())
-/// })
-/// # }
-/// ```
-pub fn default_executor_or_init(init: impl FnOnce() -> Arc<dyn Executor>) -> Result<Arc<dyn Executor>, TaskError> {
-    let loop_ = context::current_loop().expect("the default executor needs a running taskloop loop on this thread");
-    let mut slot = lock(&loop_.executor.slot);
-    match &*slot {
-        Slot::Set(executor) => Ok(executor.clone()),
-        Slot::Closed => Err(TaskError::Shutdown),
-        Slot::Empty => {
-            let executor = init();
-            *slot = Slot::Set(executor.clone());
-            Ok(executor)
-        }
     }
 }

@@ -27,10 +27,7 @@ use crate::wait::DoneSet;
 /// The outcome of a task that is done, without its value: `Ok(())`, or how it ended.
 /// Marks the outcome retrieved (a failure read here is not reported as never retrieved).
 pub(crate) fn outcome_of<T>(task: &Task<T>) -> Result<(), TaskError> {
-    match task.exception() {
-        Ok(None) => Ok(()),
-        Ok(Some(error)) | Err(error) => Err(error),
-    }
+    task.header().retrieve()
 }
 
 /// How a call that waits for tasks resumes: asyncio's `gather` and `as_completed` await a

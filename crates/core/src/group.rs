@@ -9,7 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
@@ -17,7 +17,9 @@ use taskloop_cancel::{Cancelled, PointWaker};
 
 use crate::error::TaskError;
 use crate::group_error::TaskGroupError;
-use crate::task::{Task, TaskRef, create_task};
+use crate::spawn::create_task;
+use crate::sync::lock;
+use crate::task::{Task, TaskRef};
 
 /// A set of tasks that finish together: asyncio's `asyncio.TaskGroup`.
 ///
@@ -126,11 +128,6 @@ pub(crate) struct GroupState {
     pub(crate) body: Option<Waker>,
     /// The `TaskGroup` was dropped: leave failures unretrieved so they get reported.
     dropped: bool,
-}
-
-pub(crate) fn lock(state: &Mutex<GroupState>) -> MutexGuard<'_, GroupState> {
-    // Nothing of the user's runs under this lock, so a poisoned state is still consistent.
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl GroupState {

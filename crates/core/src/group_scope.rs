@@ -18,8 +18,9 @@ use taskloop_cancel::{BlockScope, Cancelled};
 
 use crate::context::current_task;
 use crate::error::TaskError;
-use crate::group::{TaskGroup, cancel_all, cancel_for_joiner, lock};
+use crate::group::{TaskGroup, cancel_all, cancel_for_joiner};
 use crate::group_error::TaskGroupError;
+use crate::sync::lock;
 use crate::task::TaskRef;
 
 /// Runs `body` with a new [`TaskGroup`] and waits for every task in it: asyncio's

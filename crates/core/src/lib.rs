@@ -50,14 +50,15 @@ mod ctrl_c;
 mod dump;
 mod embed;
 mod error;
+mod event_loop;
 mod executor;
 mod gather;
 mod group;
 mod group_error;
 mod group_scope;
-mod report;
 mod runner;
 mod runtime;
+mod spawn;
 mod sync;
 mod task;
 mod threadsafe;
@@ -66,18 +67,31 @@ mod wait;
 
 pub use context::{all_tasks, current_task};
 pub use dump::{TaskDump, TaskInfo, dump};
-pub use embed::{run_embedded, spawn_loop_service};
+pub use embed::run_embedded;
 pub use error::TaskError;
-pub use executor::{Executor, Job, JobId, Refused, default_executor_or_init, set_default_executor};
+pub use event_loop::Handle;
+pub use executor::{Executor, Job, JobId, Refused};
 pub use gather::{AsCompleted, Gather, GatherSettled, as_completed, gather, gather_settled};
 pub use group::{GroupJoin, TaskGroup};
 pub use group_error::TaskGroupError;
 pub use group_scope::task_group;
 pub use runner::Runner;
-pub use runtime::{Builder, ExceptionContext, Handle, Runtime, call_soon, loop_state, run, set_exception_handler};
-pub use task::{Join, SpawnError, Task, TaskBuilder, TaskId, TaskRef, create_eager_task, create_task, try_create_task};
+pub use runtime::{
+    Builder, ExceptionContext, Runtime, call_soon, run, set_default_executor, set_exception_handler, tokio_handle,
+};
+pub use spawn::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
+pub use task::{Join, Task, TaskId, TaskRef, TaskState};
 pub use taskloop_callbacks::CallbackId;
 pub use taskloop_cancel::{Cancelled, cancellable, shield};
 pub use threadsafe::{ConcurrentFuture, LoopHandle};
 pub use time::{Sleep, YieldNow, sleep, yield_now};
 pub use wait::{ReturnWhen, wait};
+
+/// What the crates built on the loop (`taskloop-timing`, `taskloop-offload`) need of it and a
+/// program never calls: per-loop state, services that run with the loop, and the lazily made
+/// default executor. Hidden from the documentation; not part of the API users rely on.
+#[doc(hidden)]
+pub mod rt {
+    pub use crate::embed::spawn_loop_service;
+    pub use crate::runtime::{default_executor_or_init, loop_state};
+}

@@ -17,8 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::runtime::{Builder, LoopShared, Runtime, await_leftovers};
-use crate::task::spawn_main;
+use crate::runtime::{Builder, Runtime, await_leftovers};
+use crate::spawn::spawn_main;
+use crate::task::Loop;
 use crate::threadsafe::LoopHandle;
 
 /// A loop that runs several main tasks one after the other: asyncio's `asyncio.Runner`.
@@ -63,7 +64,7 @@ pub struct Runner {
     runtime: Option<Runtime>,
     /// The loop's callback runner, spawned by the first `run`.
     callbacks: Option<JoinHandle<()>>,
-    shared: Arc<LoopShared>,
+    shared: Arc<Loop>,
 }
 
 impl fmt::Debug for Runner {
@@ -140,6 +141,9 @@ impl Runner {
             let outcome = main.join().await;
             let leftovers = shared.stopped().await;
             await_leftovers(shared, leftovers).await;
+            // As `run`, which drains the queue: the callbacks this main queued have run (on the
+            // multi-thread loop the runner may still be at them on another worker).
+            shared.callbacks.flush().await;
             outcome
         })
     }
@@ -194,7 +198,7 @@ impl Runner {
                 }
                 await_leftovers(shared, leftovers).await;
                 shared.set_closed();
-                shared.close_queue();
+                shared.callbacks.close();
                 let _ = callbacks.await;
             });
         }

@@ -1,6 +1,7 @@
-//! The synchronisation primitives of the task state, swapped for loom's under
-//! `cfg(taskloop_loom)` so the model tests explore every interleaving (as tokio's `loom` shim
-//! does). Our own cfg name, because tokio gives `cfg(loom)` a meaning of its own.
+//! The bottom of the crate: the synchronisation primitives of the task state, swapped for
+//! loom's under `cfg(taskloop_loom)` so the model tests explore every interleaving (as tokio's
+//! `loom` shim does; our own cfg name, because tokio gives `cfg(loom)` a meaning of its own),
+//! and [`lock`], the crate's one way to take a lock.
 
 #[cfg(taskloop_loom)]
 pub(crate) use loom::sync::Mutex;
@@ -12,19 +13,57 @@ pub(crate) use std::sync::Mutex;
 #[cfg(not(taskloop_loom))]
 pub(crate) use std::sync::atomic::{AtomicU16, Ordering};
 
-/// Locks `mutex`, ignoring poisoning.
+/// Locks `mutex` (ours, or a plain `std::sync::Mutex` of the loop's), ignoring poisoning.
 ///
 /// Our locks are never held while user code runs (the one exception, `T::clone` under a
 /// task's value lock, leaves the value intact if it panics), so a poisoned lock still guards
 /// consistent data.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+#[inline]
+pub(crate) fn lock<M: Lock + ?Sized>(mutex: &M) -> M::Guard<'_> {
+    mutex.lock_ignoring_poison()
+}
+
+/// A mutex [`lock`] can take: `std`'s, and loom's in the model tests.
+pub(crate) trait Lock {
+    type Guard<'a>
+    where
+        Self: 'a;
+    fn lock_ignoring_poison(&self) -> Self::Guard<'_>;
+}
+
+impl<T: ?Sized> Lock for std::sync::Mutex<T> {
+    type Guard<'a>
+        = std::sync::MutexGuard<'a, T>
+    where
+        Self: 'a;
+
+    #[inline]
+    fn lock_ignoring_poison(&self) -> Self::Guard<'_> {
+        self.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[cfg(taskloop_loom)]
-pub(crate) use loom::sync::MutexGuard;
-#[cfg(not(taskloop_loom))]
-pub(crate) use std::sync::MutexGuard;
+impl<T: ?Sized> Lock for loom::sync::Mutex<T> {
+    type Guard<'a>
+        = loom::sync::MutexGuard<'a, T>
+    where
+        Self: 'a;
+
+    fn lock_ignoring_poison(&self) -> Self::Guard<'_> {
+        self.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A shared mutex locks as the mutex.
+impl<M: Lock + ?Sized> Lock for std::sync::Arc<M> {
+    type Guard<'a>
+        = M::Guard<'a>
+    where
+        Self: 'a;
+
+    #[inline]
+    fn lock_ignoring_poison(&self) -> Self::Guard<'_> {
+        (**self).lock_ignoring_poison()
+    }
+}

@@ -36,8 +36,10 @@ use taskloop_cancel::Cancelled;
 
 use crate::context;
 use crate::error::TaskError;
-use crate::runtime::{Handle, LoopShared};
-use crate::task::{SpawnError, TaskBuilder, TaskRef};
+use crate::event_loop::Handle;
+use crate::spawn::{SpawnError, TaskBuilder};
+use crate::sync::lock;
+use crate::task::{Loop, TaskRef};
 
 /// A handle to a loop for other threads: the asyncio event loop object as seen from outside
 /// it.
@@ -72,7 +74,7 @@ use crate::task::{SpawnError, TaskBuilder, TaskRef};
 /// ```
 #[derive(Clone)]
 pub struct LoopHandle {
-    shared: Weak<LoopShared>,
+    shared: Weak<Loop>,
 }
 
 impl fmt::Debug for LoopHandle {
@@ -82,7 +84,7 @@ impl fmt::Debug for LoopHandle {
 }
 
 impl LoopHandle {
-    pub(crate) fn new(shared: &Arc<LoopShared>) -> Self {
+    pub(crate) fn new(shared: &Arc<Loop>) -> Self {
         LoopHandle { shared: Arc::downgrade(shared) }
     }
 
@@ -122,7 +124,7 @@ impl LoopHandle {
             return Err(SpawnError::Closed);
         }
         // Given back when refused; dropped here, outside the queue's lock.
-        shared.call_soon_threadsafe(Box::new(f)).map_err(|_refused| SpawnError::Closed)
+        shared.callbacks.call_soon_threadsafe(Box::new(f)).map_err(|_refused| SpawnError::Closed)
     }
 
     /// Creates a task running `fut` on the loop, from any thread, and returns a future of its
@@ -280,7 +282,7 @@ impl<T> Slot<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn is_finished(&self) -> bool {

@@ -250,35 +250,3 @@ impl Drop for DoneSet {
         }
     }
 }
-
-/// Resolves when the task is done, without reading (retrieving) its outcome or passing a
-/// cancellation on to it: what `Task::cancel_on` waits with.
-#[cfg(feature = "tokio-util")]
-pub(crate) struct Done {
-    task: TaskRef,
-    key: WaiterKey,
-}
-
-#[cfg(feature = "tokio-util")]
-impl Done {
-    pub(crate) fn new(task: TaskRef) -> Self {
-        Done { task, key: None }
-    }
-}
-
-#[cfg(feature = "tokio-util")]
-impl Future for Done {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        this.task.header().poll_done(&mut this.key, cx)
-    }
-}
-
-#[cfg(feature = "tokio-util")]
-impl Drop for Done {
-    fn drop(&mut self) {
-        self.task.header().forget_waiter(&mut self.key);
-    }
-}

@@ -31,7 +31,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use taskloop_cancel::{Cancelled, PointWaker, take_current};
@@ -60,7 +60,7 @@ enum Stage<F, R> {
 
 impl<F, R> Call<F, R> {
     fn lock(&self) -> MutexGuard<'_, State<F, R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.state)
     }
 }
 
@@ -125,7 +125,7 @@ impl<F: FnOnce() -> R, R> Submission<F, R> {
                 }
             }
         };
-        let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panicked(&*payload));
+        let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| TaskError::from_panic(&*payload));
         let (waker, unwanted) = {
             let mut state = call.lock();
             if matches!(state.stage, Stage::Running) {
@@ -162,18 +162,6 @@ impl<F, R> Drop for Submission<F, R> {
             waker.wake();
         }
     }
-}
-
-/// The `TaskError` for a panic payload, with the message `std` would print.
-pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> TaskError {
-    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.as_str()
-    } else {
-        "Box<dyn Any>"
-    };
-    TaskError::Panicked(message.into())
 }
 
 /// Where an [`Offload`] stands with its executor.
@@ -214,7 +202,7 @@ impl<R: Send + 'static> Offload<R> {
         };
         let executor = match executor {
             Some(executor) => executor,
-            None => match taskloop_core::default_executor_or_init(crate::default_thread_pool) {
+            None => match taskloop_core::rt::default_executor_or_init(crate::default_thread_pool) {
                 Ok(executor) => executor,
                 // The loop is shutting down: the job is dropped, unrun, with `self.phase` finished.
                 Err(e) => return Poll::Ready(Err(e)),
@@ -403,7 +391,7 @@ where
     let mut offload = Offload::new(
         Some(match executor {
             Some(executor) => executor.to_shared(),
-            None => match taskloop_core::default_executor_or_init(crate::default_thread_pool) {
+            None => match taskloop_core::rt::default_executor_or_init(crate::default_thread_pool) {
                 Ok(executor) => executor,
                 Err(e) => return RunInExecutor { offload: None, refused: Some(e), _r: PhantomData },
             },

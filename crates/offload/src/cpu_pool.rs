@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::thread;
 
-use taskloop_core::{Executor, Job, Refused};
-
-use crate::call::panicked;
+use taskloop_core::{Executor, Job, Refused, TaskError};
 
 /// A rayon thread pool for CPU-bound work: what asyncio programs use a
 /// `ProcessPoolExecutor` for (without a GIL, threads suffice).
@@ -185,18 +183,18 @@ impl Jobs {
         } else if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job.run())) {
             // Jobs built by this crate catch their own panics; a foreign one may not, and a
             // panic escaping a rayon spawn would abort the process.
-            tracing::error!(target: "taskloop", "a job panicked on a CpuPool thread: {}", panicked(&*payload));
+            tracing::error!(target: "taskloop", "a job panicked on a CpuPool thread: {}", TaskError::from_panic(&*payload));
         }
         // SeqCst pairs with `wait_drained`: either it sees the count reach 0, or this sees
         // `waiting` and notifies it (the two stores and loads are ordered one way or the other).
         if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.waiting.load(Ordering::SeqCst) {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _guard = crate::lock(&self.lock);
             self.drained.notify_all();
         }
     }
 
     fn wait_drained(&self) {
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = crate::lock(&self.lock);
         self.waiting.store(true, Ordering::SeqCst);
         while self.in_flight.load(Ordering::SeqCst) > 0 {
             guard = self.drained.wait(guard).unwrap_or_else(PoisonError::into_inner);

@@ -71,3 +71,10 @@ fn default_thread_pool() -> Arc<dyn Executor> {
     // The default options are valid: `max_workers` is at least 5 and the capacity positive.
     Arc::new(pool.expect("the default thread pool options are valid"))
 }
+
+/// Locks `mutex`, ignoring poisoning: no user code runs under the crate's locks (a job runs
+/// after its pool's lock is released), so a poisoned lock still guards consistent data. The
+/// crate's one lock helper.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -27,9 +27,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Duration;
 
-use taskloop_core::{Executor, Job, JobId, Refused};
-
-use crate::call::panicked;
+use taskloop_core::{Executor, Job, JobId, Refused, TaskError};
 
 /// How many jobs may wait in a pool's queue by default.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
@@ -206,7 +204,7 @@ impl ThreadPool {
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.state)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
@@ -267,7 +265,7 @@ impl Inner {
                 target: "taskloop",
                 "the initializer of thread pool {:?} panicked ({}); the pool is shut down",
                 self.config.thread_name_prefix,
-                panicked(&*payload)
+                TaskError::from_panic(&*payload)
             );
             let (cancelled, room) = {
                 let mut state = self.lock();
@@ -290,7 +288,7 @@ impl Inner {
                 room.into_iter().for_each(Waker::wake);
                 // Jobs built by this crate catch their own panics; a foreign one may not.
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job.run())) {
-                    tracing::error!(target: "taskloop", "a job panicked on a thread pool worker: {}", panicked(&*payload));
+                    tracing::error!(target: "taskloop", "a job panicked on a thread pool worker: {}", TaskError::from_panic(&*payload));
                 }
                 state = self.lock();
             }

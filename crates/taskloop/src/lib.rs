@@ -196,7 +196,8 @@
 //! - **Inside an existing tokio application, and from other threads** — [`run_embedded`]
 //!   (a loop on the runtime you already have), [`Runner`] (several mains on one loop),
 //!   [`LoopHandle`] (`call_soon_threadsafe`, `spawn_threadsafe` / `run_coroutine_threadsafe`,
-//!   `all_tasks`) and the [`ConcurrentFuture`] a thread waits on.
+//!   `all_tasks`) and the [`ConcurrentFuture`] a thread waits on; [`tokio_handle`] for tokio
+//!   APIs that want the runtime underneath.
 //! - **Waiting for many** — [`wait`], [`ReturnWhen`], [`gather`], [`gather_settled`],
 //!   [`as_completed`], [`TaskGroup`], [`task_group`], [`TaskGroupError`].
 //! - **Done callbacks** — [`Task::add_done_callback`], [`CallbackId`], [`ProgressTracker`].
@@ -218,18 +219,21 @@
 //!
 //! # Features
 //!
-//! Each is additive; the default is all but `indicatif` and `test-util`.
+//! Each is additive. On by default: `timing`, `sync`, `offload`, `cpu-pool`, `macros`, `io`,
+//! `ctrl-c`; off by default: `tokio-util`, `test-util`, `indicatif`.
 //!
-//! | feature | brings |
-//! |---|---|
-//! | `timing` | delays, timers, `wait_for`, `timeout`, `FollowUp` (`taskloop-timing`) |
-//! | `sync` | `taskloop::sync`: queues, locks, events, semaphores, conditions, barriers (`taskloop-sync`) |
-//! | `offload` | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
-//! | `cpu-pool` | `CpuPool`, the rayon pool (implies `offload`) |
-//! | `macros` | `#[taskloop::main]`, `#[taskloop::test]` |
-//! | `ctrl-c` | Ctrl-C cancels [`run`]'s main task, as `asyncio.run` (Unix; `signal-hook`) |
-//! | `test-util` | tokio's paused clock: `Builder::start_paused`, `#[taskloop::test(start_paused = true)]` |
-//! | `indicatif` | `ProgressTracker::with_progress_bar` and the `indicatif` re-export |
+//! | feature | default | brings |
+//! |---|---|---|
+//! | `timing` | on | delays, timers, `wait_for`, `timeout`, `FollowUp` (`taskloop-timing`) |
+//! | `sync` | on | `taskloop::sync`: queues, locks, events, semaphores, conditions, barriers (`taskloop-sync`) |
+//! | `offload` | on | `to_thread`, `run_in_executor`, `ThreadPool` (`taskloop-offload`) |
+//! | `cpu-pool` | on | `CpuPool`, the rayon pool (implies `offload`) |
+//! | `macros` | on | `#[taskloop::main]`, `#[taskloop::test]` |
+//! | `io` | on | tokio's I/O driver in the loop, so `tokio::net`, `tokio::fs` and the like work inside tasks |
+//! | `ctrl-c` | on | Ctrl-C cancels [`run`]'s main task, as `asyncio.run` (Unix; `signal-hook`) |
+//! | `tokio-util` | off | `Task::cancel_on`: a `tokio_util::sync::CancellationToken` cancels a task |
+//! | `test-util` | off | tokio's paused clock: `Builder::start_paused`, `#[taskloop::test(start_paused = true)]` |
+//! | `indicatif` | off | `ProgressTracker::with_progress_bar` and the `indicatif` re-export |
 //!
 //! Tests that use paused time enable `test-util` in the dev-dependencies:
 //! `taskloop = { version = "…", features = ["test-util"] }`.
@@ -240,9 +244,9 @@
 #[doc(inline)]
 pub use taskloop_core::{
     Builder, CallbackId, Cancelled, ExceptionContext, Handle, Join, ReturnWhen, Runtime, Sleep, SpawnError, Task,
-    TaskBuilder, TaskDump, TaskError, TaskId, TaskInfo, TaskRef, YieldNow, all_tasks, call_soon, cancellable,
-    create_eager_task, create_task, current_task, dump, run, set_exception_handler, shield, sleep, try_create_task,
-    wait, yield_now,
+    TaskBuilder, TaskDump, TaskError, TaskId, TaskInfo, TaskRef, TaskState, YieldNow, all_tasks, call_soon,
+    cancellable, create_eager_task, create_task, current_task, dump, run, set_exception_handler, shield, sleep,
+    try_create_task, wait, yield_now,
 };
 
 #[doc(inline)]
@@ -252,7 +256,7 @@ pub use taskloop_core::{
 };
 
 #[doc(inline)]
-pub use taskloop_core::{ConcurrentFuture, LoopHandle, Runner, run_embedded};
+pub use taskloop_core::{ConcurrentFuture, LoopHandle, Runner, run_embedded, tokio_handle};
 
 #[doc(inline)]
 pub use taskloop_callbacks::{Progress, ProgressTracker};

@@ -38,7 +38,7 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -637,7 +637,7 @@ struct ExpiryState {
 impl Expiry {
     fn lock(&self) -> MutexGuard<'_, ExpiryState> {
         // Nothing of the user's runs under this lock.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::timer::lock(&self.state)
     }
 
     /// Cancels the task for the deadline, unless done before or disarmed. Returns whether the
@@ -756,7 +756,7 @@ impl TimeoutHandle {
 
     fn lock(&self) -> MutexGuard<'_, HandleState> {
         // Nothing of the user's runs under this lock.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::timer::lock(&self.shared)
     }
 
     /// The current deadline: asyncio's `Timeout.when()`. `None` when there is none

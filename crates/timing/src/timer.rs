@@ -6,7 +6,7 @@
 //! keyed by `(deadline, sequence number)`, the sequence number counting `call_at` calls on
 //! that loop. One *driver* per loop — a plain tokio task (not a taskloop task: it is not in
 //! `all_tasks()` and is not cancelled when main ends), spawned with the loop's first timer as a
-//! loop service (`taskloop_core::spawn_loop_service`, so it runs with its loop on a runtime the
+//! loop service (`taskloop_core::rt::spawn_loop_service`, so it runs with its loop on a runtime the
 //! loop does not own, `run_embedded`'s) —
 //! sleeps until the earliest deadline, pops every entry that is due, in key order, and hands
 //! each to the loop's `call_soon` queue. That queue is FIFO and drained by one runner, so:
@@ -68,8 +68,8 @@ pub(crate) fn sleep_target(deadline: Instant) -> Instant {
 }
 
 /// Locks `mutex`, ignoring poisoning: no user code runs under our locks (invariant 2), so a
-/// poisoned lock still guards consistent data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// poisoned lock still guards consistent data. The crate's one lock helper.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -138,7 +138,7 @@ impl Timers {
         if start {
             // A loop service, so it runs with its loop on any runtime (`run_embedded`'s too)
             // and ends with the loop.
-            taskloop_core::spawn_loop_service(drive(self.clone()));
+            taskloop_core::rt::spawn_loop_service(drive(self.clone()));
         }
         if let Some(waker) = wake {
             waker.wake();
@@ -345,7 +345,7 @@ pub fn call_at(when: Instant, callback: impl FnOnce() + Send + 'static) -> Timer
 
 #[track_caller]
 fn schedule(when: Instant, callback: Callback, name: &str) -> TimerHandle {
-    match taskloop_core::loop_state::<Timers>() {
+    match taskloop_core::rt::loop_state::<Timers>() {
         Some(timers) => timers.schedule(when, callback),
         None => panic!("{name}() needs a running taskloop loop on this thread"),
     }

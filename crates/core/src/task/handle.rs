@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use taskloop_callbacks::CallbackId;
 use taskloop_cancel::PointWaker;
 
-use super::{Shared, TaskId, TaskRef, WaiterKey};
+use super::{Header, Shared, TaskId, TaskRef, WaiterKey};
 use crate::error::TaskError;
 use crate::sync::lock;
 
@@ -65,7 +65,7 @@ pub struct Task<T> {
 }
 
 impl<T> Task<T> {
-    pub(super) fn from_shared(shared: Arc<Shared<T>>) -> Self {
+    pub(crate) fn from_shared(shared: Arc<Shared<T>>) -> Self {
         Task { shared, waiter: None, point: PointWaker::new(), yielded: false }
     }
 
@@ -182,12 +182,7 @@ impl<T> Task<T> {
     /// `TaskError::InvalidState` if the task is not done; the `TaskError::Cancelled` if it was
     /// cancelled (asyncio raises `CancelledError` here too).
     pub fn exception(&self) -> Result<Option<TaskError>, TaskError> {
-        match self.shared.header.outcome(true) {
-            None => Err(TaskError::InvalidState),
-            Some(Ok(())) => Ok(None),
-            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
-            Some(Err(e)) => Ok(Some(e)),
-        }
+        self.shared.header.exception()
     }
 
     /// asyncio's `Task.add_done_callback()`: runs `callback` once, on the loop, after the task
@@ -238,7 +233,7 @@ impl<T> Task<T> {
     /// suspended on (asyncio 3.13's `_must_cancel`); a request already handed to the await the
     /// task is suspended at stays, as a future asyncio already cancelled stays cancelled.
     pub fn uncancel(&self) -> usize {
-        self.shared.header.uncancel()
+        self.shared.header.transition_to_uncancelled()
     }
 
     /// The type-erased handle to the same task.
@@ -289,7 +284,7 @@ impl<T> Task<T> {
     {
         let task = self.as_task_ref();
         tokio::spawn(async move {
-            let done = std::pin::pin!(crate::wait::Done::new(task.clone()));
+            let done = std::pin::pin!(super::Done::new(task.clone()));
             let cancelled = std::pin::pin!(token.cancelled_owned());
             if let futures::future::Either::Right(_) = futures::future::select(done, cancelled).await {
                 task.cancel();
@@ -307,6 +302,11 @@ impl<T> Task<T> {
     /// A cancellation point, like awaiting the task.
     pub fn join(self) -> Join<T> {
         Join { task: self }
+    }
+
+    /// The task's header, for the crate's combinators.
+    pub(crate) fn header(&self) -> &Header {
+        &self.shared.header
     }
 
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>>
@@ -333,11 +333,7 @@ impl<T: Clone> Task<T> {
     /// `TaskError::InvalidState` if the task is not done yet; otherwise the error the task
     /// ended with (a cancellation included, with its message).
     pub fn result(&self) -> Result<T, TaskError> {
-        match self.shared.header.outcome(true) {
-            None => Err(TaskError::InvalidState),
-            Some(Err(e)) => Err(e),
-            Some(Ok(())) => self.read_value(false, T::clone),
-        }
+        self.shared.header.retrieve().and_then(|()| self.read_value(false, T::clone))
     }
 }
 
@@ -405,7 +401,7 @@ impl<T> fmt::Debug for Task<T> {
         f.debug_struct("Task")
             .field("id", &self.id())
             .field("name", &self.name())
-            .field("state", &self.shared.header.state_name())
+            .field("state", &self.shared.header.state().as_str())
             .finish()
     }
 }

@@ -11,10 +11,10 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 
+use super::gate;
 use super::{Shared, Start, Suspend, Suspended};
-use crate::context;
 use crate::error::{TaskError, panic_message};
-use crate::runtime::{ExceptionContext, RegistryKey};
+use crate::event_loop::{RegistryKey, Report};
 
 pin_project! {
     #[project = HarnessProj]
@@ -27,9 +27,7 @@ pin_project! {
         // The task's tracing span, entered around each poll; `None` (and no allocation) when
         // no subscriber wants it, which keeps tokio's task cell small.
         span: Option<Box<tracing::Span>>,
-        started: bool,
-        suspended: bool,
-        finished: bool,
+        stage: Stage,
         #[pin]
         body: Option<F>,
     }
@@ -39,12 +37,27 @@ pin_project! {
             // Dropped unfinished: the runtime is shutting down with the task still pending.
             // The task ends cancelled, so no awaiter or callback is left waiting forever.
             let this = this.project();
-            if !*this.finished {
-                finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(Cancelled::new())));
-                *this.finished = true;
+            if *this.stage != Stage::Done {
+                // The `Ready` goes nowhere: no one polls a dropped harness.
+                let _ = finish(this, Err(TaskError::Cancelled(Cancelled::new())));
             }
         }
     }
+}
+
+/// Where the harness is with its body: the task's states of the module doc, as the harness
+/// sees them (the header's `GATED` and `DONE` flags are the same states as everyone sees them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Spawned, body never polled (Gated or Scheduled): the first poll starts it.
+    Scheduled,
+    /// Body polled; tokio's waker not registered yet, as the body has not suspended since.
+    Running,
+    /// Body suspended at least once, tokio's waker registered (invariant 6). Still Running in
+    /// the module doc's terms.
+    Suspended,
+    /// The body is gone and the task completed: polls return `Ready` at once.
+    Done,
 }
 
 impl<F, T> Harness<F, T> {
@@ -54,16 +67,7 @@ impl<F, T> Harness<F, T> {
         T: Send + 'static,
     {
         let scope: Arc<dyn CancelScope> = shared.clone();
-        Harness {
-            shared,
-            scope: ScopeSlot::new(scope),
-            key,
-            span,
-            started: false,
-            suspended: false,
-            finished: false,
-            body: Some(body),
-        }
+        Harness { shared, scope: ScopeSlot::new(scope), key, span, stage: Stage::Scheduled, body: Some(body) }
     }
 }
 
@@ -75,23 +79,34 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_body(cx, false)
+    }
+}
+
+impl<F, T, E> Harness<F, T>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    /// One poll of the harness. `eager`: the eager first step inside `create_task`, whose
+    /// forwarding waker is never registered as the task's (invariant 6 holds from tokio's first
+    /// poll on), so the harness stays `Running` after it.
+    #[inline]
+    fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>, eager: bool) -> Poll<()> {
         let mut this = self.project();
-        if *this.finished {
-            return Poll::Ready(());
-        }
         let header = &this.shared.header;
-        if !*this.started {
-            match header.transition_to_running(cx.waker()) {
-                Start::Poll => *this.started = true,
+        match *this.stage {
+            Stage::Done => return Poll::Ready(()),
+            Stage::Scheduled => match header.transition_to_running(cx.waker()) {
+                Start::Poll => *this.stage = Stage::Running,
                 Start::Gated => return Poll::Pending,
-                Start::Cancelled(cancelled) => {
-                    finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
-                    *this.finished = true;
-                    return Poll::Ready(());
+                Start::Cancelled(cancelled) => return finish(this, Err(TaskError::Cancelled(cancelled))),
+            },
+            Stage::Running | Stage::Suspended => {
+                if header.is_abort_requested() {
+                    return abort(this);
                 }
             }
-        } else if header.is_abort_requested() {
-            return abort(this);
         }
 
         // A request pending now is delivered at the body's current await: by a cancellation
@@ -99,7 +114,7 @@ where
         let endable = header.arm_cancel();
         let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
         let multi_thread = header.loop_.multi_thread;
-        let born = if multi_thread { context::born_mark() } else { 0 };
+        let born = if multi_thread { gate::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
         let entered = this.span.as_deref().map(tracing::Span::enter);
         taskloop_cancel::swap_in(this.scope, cx.waker());
@@ -107,7 +122,7 @@ where
         let at_yield = taskloop_cancel::swap_out(this.scope);
         drop(entered);
         if multi_thread {
-            context::release_born_since(born);
+            gate::release_born_since(born);
         }
         let result = match polled {
             Ok(Poll::Pending) => {
@@ -118,11 +133,7 @@ where
                 header.note_suspended_at_yield(at_yield);
                 if header.is_cancel_pending() {
                     match header.transition_to_suspended_with_request(endable) {
-                        Suspended::End(cancelled) => {
-                            finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(cancelled)));
-                            *this.finished = true;
-                            return Poll::Ready(());
-                        }
+                        Suspended::End(cancelled) => return finish(this, Err(TaskError::Cancelled(cancelled))),
                         Suspended::Kept => {}
                         Suspended::Forward(target, message) => {
                             if !super::forwarding::through(header.id(), || target.forward(message.clone()))
@@ -133,8 +144,8 @@ where
                         }
                     }
                 }
-                if !*this.suspended {
-                    *this.suspended = true;
+                if *this.stage == Stage::Running && !eager {
+                    *this.stage = Stage::Suspended;
                     if let Suspend::Repoll = this.shared.header.transition_to_suspended(cx.waker()) {
                         cx.waker().wake_by_ref();
                     }
@@ -145,9 +156,7 @@ where
             Ok(Poll::Ready(Err(err))) => Err(TaskError::from_body_error(err.into())),
             Err(payload) => Err(TaskError::from_panic(&*payload)),
         };
-        finish(this.shared, this.key, this.body, result);
-        *this.finished = true;
-        Poll::Ready(())
+        finish(this, result)
     }
 }
 
@@ -161,35 +170,25 @@ where
     /// not, the caller hands the harness to tokio, whose first poll registers its own waker.
     /// `F` is a boxed body (`Unpin`), so moving the harness after this poll is sound.
     pub(crate) fn poll_eagerly(&mut self, waker: &Waker) -> bool {
-        // Marked suspended for this poll, so the forwarding waker is never registered as the
-        // task's waker (invariant 6 holds from tokio's first poll on).
-        self.suspended = true;
-        let done = Pin::new(&mut *self).poll(&mut Context::from_waker(waker)).is_ready();
-        self.suspended = false;
-        done
+        Pin::new(&mut *self).poll_body(&mut Context::from_waker(waker), true).is_ready()
     }
 }
 
 /// `abort()` acted on: the body is dropped first (invariant 5), then the task ends cancelled.
 fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
-    finish(this.shared, this.key, this.body, Err(TaskError::Cancelled(Cancelled::new())));
-    *this.finished = true;
-    Poll::Ready(())
+    finish(this, Err(TaskError::Cancelled(Cancelled::new())))
 }
 
 /// Drops the body (reporting a panic in its `Drop`), then completes the task and tells
-/// awaiters, callbacks and the registry.
-fn finish<F, T>(
-    shared: &Arc<Shared<T>>,
-    key: &RegistryKey,
-    mut body: Pin<&mut Option<F>>,
-    result: Result<T, TaskError>,
-) {
+/// awaiters, callbacks and the registry: the harness is `Done`.
+fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Poll<()> {
+    *this.stage = Stage::Done;
+    let (shared, key, mut body) = (this.shared, this.key, this.body);
     let header = &shared.header;
     if body.is_some()
         && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
     {
-        header.loop_.report(ExceptionContext::new(
+        header.loop_.report(Report::new(
             format!("a task body panicked while being dropped: {}", panic_message(&*payload)),
             Some(TaskError::from_panic(&*payload)),
             None,
@@ -206,4 +205,5 @@ fn finish<F, T>(
         header.loop_.schedule_stop();
     }
     drop(registered);
+    Poll::Ready(())
 }

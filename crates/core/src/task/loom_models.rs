@@ -10,17 +10,19 @@ use std::task::{Context, Wake, Waker};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
+use super::Loop;
 use super::{CancelRequest, Shared, TaskError};
-use crate::runtime::LoopShared;
+use crate::event_loop::LoopConfig;
 
-fn new_task() -> (Arc<LoopShared>, Arc<Shared<u32>>) {
-    let loop_ = Arc::new(LoopShared::new(1, true, false, false));
+fn new_task() -> (Arc<Loop>, Arc<Shared<u32>>) {
+    let loop_ =
+        Arc::new(Loop::new(LoopConfig { shards: 1, multi_thread: true, eager_tasks: false, track_task_ages: false }));
     let shared = Arc::new(Shared::new(loop_.clone(), None, 0));
     (loop_, shared)
 }
 
 /// Completes the task with `result`, as the harness does.
-fn complete(loop_: &LoopShared, shared: &Shared<u32>, result: Result<u32, TaskError>) -> Option<u32> {
+fn complete(loop_: &Loop, shared: &Shared<u32>, result: Result<u32, TaskError>) -> Option<u32> {
     let (completion, discarded) = shared.header.transition_to_done(result, &shared.value);
     completion.notify(loop_);
     discarded
@@ -82,7 +84,7 @@ fn loom_add_done_callback_racing_completion_schedules_it_exactly_once() {
         });
         complete(&loop_, &shared, Ok(1));
         let added_after_done = adder.join().unwrap();
-        assert_eq!(loop_.queued(), 1, "scheduled once, by the completion or by the adder");
+        assert_eq!(loop_.callbacks.len(), 1, "scheduled once, by the completion or by the adder");
         SEEN.saw(added_after_done);
     });
     assert!(SEEN.all_seen(), "added both before and after completion");
@@ -98,7 +100,7 @@ fn loom_remove_done_callback_racing_completion_is_true_iff_the_callback_never_ru
         let remover = thread::spawn(move || other.header.remove_done_callback(id));
         complete(&loop_, &shared, Ok(1));
         let removed = remover.join().unwrap();
-        assert_eq!(loop_.queued(), usize::from(!removed));
+        assert_eq!(loop_.callbacks.len(), usize::from(!removed));
         SEEN.saw(removed);
     });
     assert!(SEEN.all_seen());
@@ -173,7 +175,7 @@ fn loom_a_cancel_before_the_first_poll_is_taken_by_the_harness_exactly_once() {
 }
 
 /// A task that has started and suspended once, as the harness leaves it.
-fn suspended_task() -> (Arc<LoopShared>, Arc<Shared<u32>>, Arc<CountingWaker>) {
+fn suspended_task() -> (Arc<Loop>, Arc<Shared<u32>>, Arc<CountingWaker>) {
     let (loop_, shared) = new_task();
     let task_waker = Arc::new(CountingWaker(AtomicUsize::new(0)));
     let waker = Waker::from(task_waker.clone());
@@ -184,7 +186,7 @@ fn suspended_task() -> (Arc<LoopShared>, Arc<Shared<u32>>, Arc<CountingWaker>) {
 
 /// The harness's end of a poll that returned `Pending` after arming, with no cancellation
 /// point in the body: the request is ended at the await, or it is not there any more.
-fn end_poll_at_foreign_await(loop_: &LoopShared, shared: &Shared<u32>, endable: bool) -> bool {
+fn end_poll_at_foreign_await(loop_: &Loop, shared: &Shared<u32>, endable: bool) -> bool {
     if !endable || !shared.header.is_cancel_pending() {
         return false;
     }
@@ -237,7 +239,7 @@ fn loom_uncancel_racing_the_suspension_after_a_self_cancel_withdraws_it_or_comes
             panic!("no point asked to be woken");
         };
         let other = shared.clone();
-        let withdrawer = thread::spawn(move || other.header.uncancel());
+        let withdrawer = thread::spawn(move || other.header.transition_to_uncancelled());
         // The poll ends suspended: a pending request is handed to the await.
         if shared.header.is_cancel_pending() {
             assert!(matches!(shared.header.transition_to_suspended_with_request(false), super::Suspended::Kept));

@@ -16,12 +16,17 @@
 //!
 //! # States
 //!
-//! | state     | meaning                                   | left by                       | to        |
-//! |-----------|-------------------------------------------|-------------------------------|-----------|
-//! | Gated     | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll (`open_gate`) | Scheduled |
-//! | Scheduled | spawned, body never polled                | harness, first poll           | Running, Done |
-//! | Running   | body polled at least once, not finished   | harness, body ends or abort   | Done      |
-//! | Done      | `outcome` set; never changes again        | —                             | —         |
+//! | state     | in the code | meaning                                   | left by                       | to        |
+//! |-----------|-------------|-------------------------------------------|-------------------------------|-----------|
+//! | Gated     | `GATED` flag (harness: `Stage::Scheduled`) | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll ([`Header::transition_to_ungated`], from `gate.rs`) | Scheduled |
+//! | Scheduled | `Stage::Scheduled` | spawned, body never polled         | harness, first poll ([`Header::transition_to_running`]) | Running, Done |
+//! | Running   | `Stage::Running`, then `Stage::Suspended` once tokio's waker is registered ([`Header::transition_to_suspended`]) | body polled at least once, not finished | harness, body ends or abort | Done |
+//! | Done      | `DONE` flag, `Stage::Done` | `outcome` set; never changes again | —                   | —         |
+//!
+//! `Stage` is the harness's (`harness.rs`); the flags are the header's, readable by anyone.
+//! Every change of state or of a request goes through one `Header::transition_to_*` method,
+//! which returns what its caller must do next (`#[must_use]`: a [`Start`], a [`Suspend`], a
+//! [`Suspended`], a [`CancelRequest`], a [`Completion`], a [`WakeTask`], a taken request).
 //!
 //! Orthogonal to these: a *pending cancel request* (`CancelState`, made by `cancel()`,
 //! delivered at the body's current await: taken by a cancellation point there, or else
@@ -130,11 +135,13 @@
 //!   the task's tokio waker once registered; a wake before that sets `EAGER_WOKEN`, and the
 //!   harness's first tokio poll (which spawning schedules anyway) re-polls. None is lost.
 //! - first poll × creator still running (multi-thread loop): the task is Gated; its harness
-//!   parks with its waker registered, and `open_gate` (called by the creator's harness when the
+//!   parks with its waker registered, and `transition_to_ungated` (called by the creator's harness when the
 //!   creator's poll returns) clears the gate under the lock and wakes it. A harness that polls
 //!   after the gate opened sees no gate.
 
-mod builder;
+#[cfg(feature = "tokio-util")]
+mod done;
+pub(crate) mod gate;
 mod handle;
 mod harness;
 #[cfg(all(test, taskloop_loom))]
@@ -142,11 +149,11 @@ mod loom_models;
 mod task_ref;
 mod waiters;
 
-pub(crate) use builder::spawn_main;
-pub use builder::{SpawnError, TaskBuilder, create_eager_task, create_task, try_create_task};
+#[cfg(feature = "tokio-util")]
+pub(crate) use done::Done;
 pub use handle::{Join, Task};
 pub(crate) use harness::Harness;
-pub use task_ref::{TaskId, TaskRef};
+pub use task_ref::{TaskId, TaskRef, TaskState};
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -156,7 +163,7 @@ use taskloop_callbacks::{CallbackId, CallbackList};
 use taskloop_cancel::{BlockCancel, CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::runtime::{ExceptionContext, LoopShared};
+use crate::event_loop::{Callback, LoopShared, Report};
 use crate::sync::{AtomicU16, Mutex, Ordering, lock};
 pub(crate) use waiters::WaiterKey;
 use waiters::{Waiters, WakeList};
@@ -175,7 +182,7 @@ const RETRIEVED: u16 = 1 << 4;
 /// no lock.
 const FAILED: u16 = 1 << 5;
 /// Created inside another task on a multi-thread loop, whose poll has not returned yet: the
-/// harness must not poll the body (see `context::release_born`).
+/// harness must not poll the body (see `gate.rs`).
 const GATED: u16 = 1 << 6;
 /// The pending request was pending when the current poll of the body began (invariant 7):
 /// set by the harness, cleared with `CANCEL_PENDING`.
@@ -191,18 +198,23 @@ pub(crate) const MAIN: u16 = 1 << 9;
 /// `None`). Written by the harness after each poll, lock-free with one read-modify-write.
 const AT_YIELD: u16 = 1 << 10;
 /// An eager task was woken through its forwarding waker before tokio's waker was registered:
-/// the harness must poll again (see `wake_from_eager_step`). Under the lock.
+/// the harness must poll again (see `transition_to_eager_woken`). Under the lock.
 const EAGER_WOKEN: u16 = 1 << 11;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
-/// A done callback as stored: the user's closure, already bound to its task handle.
-pub(crate) type DoneCallback = Box<dyn FnOnce() + Send>;
+/// A done callback as stored: the user's closure, already bound to its task handle; queued on
+/// the loop as any [`Callback`] once the task is done.
+pub(crate) type DoneCallback = Callback;
+
+/// The loop a task runs on, as this module knows it: the loop's shared state (`event_loop`,
+/// below this module), keeping [`TaskRef`]s in its registry.
+pub(crate) type Loop = LoopShared<TaskRef>;
 
 /// What a task shares between its handles; see the module docs.
 ///
 /// `repr(C)` with the header first, so a pointer to the `Shared` is a pointer to its header
-/// (`context::is_current_task` compares them).
+/// (`Header::is_current` and the forward targets of `poll_await` compare them).
 #[repr(C)]
 pub(crate) struct Shared<T> {
     pub(crate) header: Header,
@@ -216,7 +228,7 @@ pub(crate) struct Header {
     flags: AtomicU16,
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
-    pub(crate) loop_: Arc<LoopShared>,
+    pub(crate) loop_: Arc<Loop>,
 }
 
 struct State {
@@ -264,7 +276,7 @@ impl<T: Send + 'static> CancelScope for Shared<T> {
     }
 
     fn take_request(&self) -> Option<Cancelled> {
-        self.header.take_request()
+        self.header.transition_to_request_taken()
     }
 
     fn owner(self: Arc<Self>) -> Option<Box<dyn std::any::Any + Send>> {
@@ -310,17 +322,17 @@ impl<T: Send + 'static> Forward for Shared<T> {
 /// waker: it forwards to that waker once the harness registers it.
 impl<T: Send + 'static> std::task::Wake for Shared<T> {
     fn wake(self: Arc<Self>) {
-        self.header.wake_from_eager_step();
+        self.header.transition_to_eager_woken().wake();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.header.wake_from_eager_step();
+        self.header.transition_to_eager_woken().wake();
     }
 }
 
 impl<T> Shared<T> {
     /// `flags`: `START_GATED` and `MAIN`, or 0.
-    pub(crate) fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, flags: u16) -> Self {
+    pub(crate) fn new(loop_: Arc<Loop>, name: Option<Arc<str>>, flags: u16) -> Self {
         Shared { header: Header::new(loop_, name, flags), value: Mutex::new(None) }
     }
 }
@@ -361,7 +373,8 @@ pub(crate) enum Start {
     Poll,
     /// End cancelled without polling the body.
     Cancelled(Cancelled),
-    /// The creator has not suspended yet: return `Pending`; `open_gate` wakes the task.
+    /// The creator has not suspended yet: return `Pending`; `transition_to_ungated` wakes the
+    /// task.
     Gated,
 }
 
@@ -373,6 +386,18 @@ pub(crate) enum Suspend {
     /// A cancel or abort request arrived during the poll, before the waker was registered:
     /// poll again.
     Repoll,
+}
+
+/// The wake-up a transition decided on, sent after the state lock is released (invariant 3).
+#[must_use = "the task must be woken once the lock is released"]
+pub(crate) struct WakeTask(Option<Waker>);
+
+impl WakeTask {
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.0 {
+            w.wake();
+        }
+    }
 }
 
 /// What the completing harness must do once the state lock is released.
@@ -392,18 +417,18 @@ impl Completion {
     /// They are queued before any awaiter is woken, so an awaiter that sees the task done and
     /// then drains the queue (`run` ending) finds them there.
     #[inline]
-    pub(crate) fn notify(self, loop_: &LoopShared) {
+    pub(crate) fn notify(self, loop_: &Loop) {
         drop(self.task_waker);
         drop(self.forward);
         if !self.callbacks.is_empty() {
-            loop_.schedule_callbacks(self.callbacks);
+            loop_.callbacks.schedule(self.callbacks);
         }
         self.waiters.wake_all();
     }
 }
 
 impl Header {
-    fn new(loop_: Arc<LoopShared>, name: Option<Arc<str>>, flags: u16) -> Self {
+    fn new(loop_: Arc<Loop>, name: Option<Arc<str>>, flags: u16) -> Self {
         Header {
             id: TaskId::next(),
             flags: AtomicU16::new(flags & (GATED | MAIN)),
@@ -515,6 +540,7 @@ impl Header {
     /// the request waits for the task's next poll (asyncio's `_must_cancel`, set when
     /// `_fut_waiter.cancel()` refuses): not handed, so a later request still replaces its
     /// message. Returns the task's waker, to wake after unlocking.
+    #[must_use = "the task must be woken once the lock is released"]
     pub(crate) fn transition_to_forward_refused(&self, message: Option<Arc<str>>) -> Option<Waker> {
         let mut st = lock(&self.state);
         if !st.cancel.pend(message, true) {
@@ -539,6 +565,7 @@ impl Header {
 
     /// The cancellation points a request woke have been woken: the request may be armed now.
     /// Returns the task's waker, to wake after unlocking.
+    #[must_use = "the task must be woken once the lock is released"]
     pub(crate) fn transition_to_points_woken(&self) -> Option<Waker> {
         let mut st = lock(&self.state);
         let rare = st.rare.as_deref_mut().expect("points were woken, so they were kept in `rare`");
@@ -697,12 +724,14 @@ impl Header {
         if self.flags() & ARMED == 0 {
             return None;
         }
-        self.take_request()
+        self.transition_to_request_taken()
     }
 
-    /// Takes a pending request, armed or not: for the runtime's own scopes (a `Timeout`
-    /// moving its deadline's request into its block).
-    pub(crate) fn take_request(&self) -> Option<Cancelled> {
+    /// Takes a pending request, armed or not (`CancelScope::take_request`: for the runtime's
+    /// own scopes, a `Timeout` moving its deadline's request into its block), and what a
+    /// cancellation point delivers through [`take_cancel`](Self::take_cancel).
+    #[must_use = "a taken request must be delivered"]
+    pub(crate) fn transition_to_request_taken(&self) -> Option<Cancelled> {
         if self.flags() & CANCEL_PENDING == 0 {
             return None;
         }
@@ -722,7 +751,10 @@ impl Header {
         lock(&self.state).cancel.cancelling()
     }
 
-    pub(crate) fn uncancel(&self) -> usize {
+    /// `uncancel()`: withdraws one request; reaching 0 also withdraws a pending request not
+    /// yet handed to an await. Returns how many remain.
+    #[must_use = "uncancel() returns how many requests remain"]
+    pub(crate) fn transition_to_uncancelled(&self) -> usize {
         let mut st = lock(&self.state);
         let left = st.cancel.uncancel();
         if !st.cancel.is_pending() {
@@ -733,17 +765,18 @@ impl Header {
 
     /// `abort()`: asks the harness to drop the body at its next poll; a no-op once done.
     pub(crate) fn abort(&self) {
-        let waker = {
-            let st = lock(&self.state);
-            if st.cancel.is_closed() {
-                return;
-            }
-            self.set_flags(ABORT, 0);
-            st.task_waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
+        self.transition_to_abort_requested().wake();
+    }
+
+    /// Records an abort request (`ABORT`) unless the task is done; the task is to be woken so
+    /// that its harness acts on it.
+    fn transition_to_abort_requested(&self) -> WakeTask {
+        let st = lock(&self.state);
+        if st.cancel.is_closed() {
+            return WakeTask(None);
         }
+        self.set_flags(ABORT, 0);
+        WakeTask(st.task_waker.clone())
     }
 
     /// The harness's first poll: ends the task before its body runs if it was cancelled or
@@ -769,17 +802,12 @@ impl Header {
         }
     }
 
-    /// The creator of a gated task has suspended: lets the task start, waking it if its
-    /// harness already found the gate closed.
-    pub(crate) fn open_gate(&self) {
-        let waker = {
-            let st = lock(&self.state);
-            self.set_flags(0, GATED);
-            st.task_waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+    /// Gated → Scheduled: the creator of a gated task has suspended, so the task may start;
+    /// to be woken if its harness already found the gate closed (and registered its waker).
+    pub(crate) fn transition_to_ungated(&self) -> WakeTask {
+        let st = lock(&self.state);
+        self.set_flags(0, GATED);
+        WakeTask(st.task_waker.clone())
     }
 
     /// The body returned `Pending` for the first time: registers the harness's waker so
@@ -797,19 +825,14 @@ impl Header {
     }
 
     /// A waker handed to an eager task's body during its first step fired: wake the task
-    /// through tokio's waker if it is registered, else remember it for the harness's first
-    /// tokio poll (which also happens anyway, since spawning schedules the task).
-    fn wake_from_eager_step(&self) {
-        let waker = {
-            let st = lock(&self.state);
-            if st.task_waker.is_none() {
-                self.set_flags(EAGER_WOKEN, 0);
-            }
-            st.task_waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
+    /// through tokio's waker if it is registered, else remember it (`EAGER_WOKEN`) for the
+    /// harness's first tokio poll (which also happens anyway, since spawning schedules the task).
+    fn transition_to_eager_woken(&self) -> WakeTask {
+        let st = lock(&self.state);
+        if st.task_waker.is_none() {
+            self.set_flags(EAGER_WOKEN, 0);
         }
+        WakeTask(st.task_waker.clone())
     }
 
     /// Completion: decides the final outcome (a request never delivered turns an `Ok` into a
@@ -868,6 +891,25 @@ impl Header {
             self.flags.fetch_or(RETRIEVED, Ordering::AcqRel);
         }
         lock(&self.state).outcome.clone()
+    }
+
+    /// The outcome without its value, marked retrieved: what awaiting the task resolves to,
+    /// and the first half of `result()`. `InvalidState` while not done.
+    #[inline]
+    pub(crate) fn retrieve(&self) -> Result<(), TaskError> {
+        self.outcome(true).unwrap_or(Err(TaskError::InvalidState))
+    }
+
+    /// `exception()`: the failure the task ended with (`None` if it succeeded), marked
+    /// retrieved; `InvalidState` while not done, and the cancellation if it was cancelled (as
+    /// asyncio raises `CancelledError`).
+    pub(crate) fn exception(&self) -> Result<Option<TaskError>, TaskError> {
+        match self.outcome(true) {
+            None => Err(TaskError::InvalidState),
+            Some(Ok(())) => Ok(None),
+            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
+            Some(Err(e)) => Ok(Some(e)),
+        }
     }
 
     /// Whether the task is done with a failure or panic (not a cancellation), without
@@ -931,7 +973,7 @@ impl Header {
         if key.is_none() && self.is_done() {
             // Never suspended on it: awaiting a finished task does not suspend, so, as in
             // asyncio, it delivers no cancellation.
-            return Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)));
+            return Poll::Ready(self.retrieve());
         }
         if let Some(cancelled) = point.poll_cancel(cx)
             && (!self.cancel(cancelled.message_arc().cloned()) || came_back())
@@ -964,7 +1006,7 @@ impl Header {
                     // first, so this header's address is the target's).
                     taskloop_cancel::end_forward(std::ptr::from_ref(self).cast());
                 }
-                Poll::Ready(self.outcome(true).unwrap_or(Err(TaskError::InvalidState)))
+                Poll::Ready(self.retrieve())
             }
         }
     }
@@ -984,7 +1026,7 @@ impl Header {
         match refused {
             Ok(id) => id,
             Err((id, callback)) => {
-                self.loop_.schedule_callbacks(vec![callback]);
+                self.loop_.callbacks.schedule(vec![callback]);
                 id
             }
         }
@@ -1001,16 +1043,17 @@ impl Header {
         (st.cancel.cancelling(), st.forward.as_ref().and_then(|target| target.task_id()))
     }
 
-    pub(crate) fn state_name(&self) -> &'static str {
+    /// What `dump()` and the handles' `Debug` show, from one read of the flags.
+    pub(crate) fn state(&self) -> TaskState {
         let flags = self.flags();
         if flags & CANCELLED != 0 {
-            "cancelled"
+            TaskState::Cancelled
         } else if flags & DONE != 0 {
-            "done"
+            TaskState::Done
         } else if flags & CANCEL_PENDING != 0 {
-            "cancelling"
+            TaskState::Cancelling
         } else {
-            "pending"
+            TaskState::Pending
         }
     }
 }
@@ -1070,7 +1113,7 @@ impl Drop for Header {
         };
         if let Some(Err(error)) = st.outcome.take() {
             let name = st.name.clone().unwrap_or_else(|| format!("Task-{}", self.id).into());
-            self.loop_.report(ExceptionContext::new(
+            self.loop_.report(Report::new(
                 format!("Task exception was never retrieved (task {name}, id {})", self.id),
                 Some(error),
                 None,

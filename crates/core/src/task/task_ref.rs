@@ -11,6 +11,7 @@ use taskloop_cancel::PointWaker;
 
 use super::{AnyTask, Header, WaiterKey};
 use crate::error::TaskError;
+use crate::event_loop::Registered;
 
 /// A task's id: unique in the process, and the `N` of its default name `Task-N`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -36,6 +37,39 @@ impl TaskId {
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A task's state as [`dump`](crate::dump) shows it: asyncio's `Task.__repr__` states.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Not done, no cancel request waiting for delivery.
+    Pending,
+    /// Not done, with a cancel request waiting for delivery at the task's current await.
+    Cancelling,
+    /// Done with a value or a failure.
+    Done,
+    /// Done, ended by cancellation.
+    Cancelled,
+}
+
+impl TaskState {
+    /// The state in lower case, as printed: `pending`, `cancelling`, `done`, `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Cancelling => "cancelling",
+            TaskState::Done => "done",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    /// [`as_str`](Self::as_str), padded as asked (`{:<10}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -137,7 +171,7 @@ impl TaskRef {
 
     /// Withdraws one cancel request; see [`Task::uncancel`](crate::Task::uncancel).
     pub fn uncancel(&self) -> usize {
-        self.header().uncancel()
+        self.header().transition_to_uncancelled()
     }
 
     /// Drops the task's body at once, without a message and without waiting for an await;
@@ -152,12 +186,26 @@ impl TaskRef {
     ///
     /// `InvalidState` if not done; the cancellation if it was cancelled.
     pub fn exception(&self) -> Result<Option<TaskError>, TaskError> {
-        match self.header().outcome(true) {
-            None => Err(TaskError::InvalidState),
-            Some(Ok(())) => Ok(None),
-            Some(Err(e @ TaskError::Cancelled(_))) => Err(e),
-            Some(Err(e)) => Ok(Some(e)),
-        }
+        self.header().exception()
+    }
+}
+
+/// The loop's registry keeps `TaskRef`s.
+impl Registered for TaskRef {
+    fn is_done(&self) -> bool {
+        self.done()
+    }
+
+    fn cancel(&self) -> bool {
+        TaskRef::cancel(self)
+    }
+
+    fn name(&self) -> Arc<str> {
+        TaskRef::name(self)
+    }
+
+    fn id(&self) -> u64 {
+        TaskRef::id(self).as_u64()
     }
 }
 
@@ -214,7 +262,7 @@ impl fmt::Debug for TaskRef {
         f.debug_struct("TaskRef")
             .field("id", &self.id())
             .field("name", &self.name())
-            .field("state", &self.header().state_name())
+            .field("state", &self.header().state().as_str())
             .finish()
     }
 }

@@ -198,7 +198,7 @@ on_both_hosts! {
     fn a_tokio_task_outside_the_loop_awaits_work_it_submitted(host: Host) {
         let value = host.embed(async {
             let handle = LoopHandle::current();
-            let outside = taskloop::Handle::tokio().spawn(async move {
+            let outside = taskloop::tokio_handle().spawn(async move {
                 let job = handle.spawn_threadsafe(async {
                     sleep(Duration::from_millis(5)).await?;
                     anyhow::Ok(current_task().is_some())

@@ -1,6 +1,6 @@
 //! Plain tokio inside taskloop tasks: I/O through the loop's tokio runtime.
 
-use taskloop::{Handle, Runtime, create_task};
+use taskloop::{Runtime, create_task, tokio_handle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -40,7 +40,7 @@ fn handle_tokio_is_the_loops_runtime() {
         .build()
         .unwrap()
         .run(async {
-            let handle = Handle::tokio();
+            let handle = tokio_handle();
             let inside = handle.spawn(async { tokio::runtime::Handle::current().id() }).await?;
             anyhow::Ok((handle.id(), inside))
         })

@@ -105,3 +105,29 @@ fn set_default_executor_replaces_the_default_and_shuts_the_old_one_down() -> any
     })?;
     Ok(())
 }
+
+/// `default_executor_or_init`'s `init` is the caller's code, so it runs outside the loop's
+/// executor slot: an `init` that sets the default executor itself does not deadlock, the
+/// executor it set is the one returned and used, and the one `init` made is shut down.
+#[test]
+fn an_init_that_sets_the_default_executor_does_not_deadlock() -> anyhow::Result<()> {
+    taskloop_test_support::within(30, || {
+        taskloop::run(async {
+            let inside = Arc::new(ThreadPool::builder().thread_name_prefix("inside").build()?);
+            let made = Arc::new(ThreadPool::builder().thread_name_prefix("made").build()?);
+            let (set, unused) = (inside.clone(), made.clone());
+            let got = taskloop_core::rt::default_executor_or_init(move || {
+                set_default_executor(set);
+                unused
+            })?;
+            let name = run_in_executor(Some(&*got), || std::thread::current().name().map(str::to_owned)).await?;
+            assert!(name.unwrap_or_default().starts_with("inside"), "the executor init set is returned");
+            let name = to_thread(|| std::thread::current().name().map(str::to_owned)).await?;
+            assert!(name.unwrap_or_default().starts_with("inside"), "and is the loop's default");
+            assert!(made.is_shutdown(), "the executor init made, unused, is shut down");
+            assert!(!inside.is_shutdown());
+            anyhow::Ok(())
+        })
+    })?;
+    Ok(())
+}

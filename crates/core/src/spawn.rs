@@ -1,12 +1,13 @@
-//! Creating tasks: `create_task`, `try_create_task`, `TaskBuilder`.
+//! Creating tasks on the running loop: `create_task`, `try_create_task`, `TaskBuilder`, and
+//! `run`'s main task. Above `task/` (it allocates and spawns the task) and `context.rs` (it
+//! needs the running loop).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Waker;
 
-use super::{Harness, Header, MAIN, START_GATED, Shared, Task, TaskRef};
 use crate::context;
-use crate::runtime::LoopShared;
+use crate::task::{Harness, Header, Loop, MAIN, START_GATED, Shared, Task, TaskRef, gate};
 
 /// Why a task could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -229,7 +230,7 @@ where
 /// loop's tokio runtime.
 #[track_caller]
 #[inline]
-fn spawn_on<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
+fn spawn_on<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F, eager: bool) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -243,7 +244,7 @@ where
 
 /// `run`'s main task: a task whose completion stops the loop (`LoopShared::schedule_stop`).
 #[track_caller]
-pub(crate) fn spawn_main<F, T, E>(loop_: Arc<LoopShared>, fut: F) -> Task<T>
+pub(crate) fn spawn_main<F, T, E>(loop_: Arc<Loop>, fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -255,20 +256,20 @@ where
 /// A task that starts when tokio first polls it (not eagerly), with its role `flags`.
 #[track_caller]
 #[inline]
-fn spawn_scheduled<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F, flags: u16) -> Task<T>
+fn spawn_scheduled<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F, flags: u16) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Into<anyhow::Error>,
 {
     // On one thread a new task cannot start before its creator's poll returns; on several it
-    // could, on another worker, so it is held back (see `context::release_born_since`).
-    let gated = loop_.multi_thread && context::in_task();
+    // could, on another worker, so it is held back (see `task::gate`).
+    let gated = loop_.multi_thread && gate::in_task();
     let shared = Arc::new(Shared::new(loop_, name, flags | if gated { START_GATED } else { 0 }));
     let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
     spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
     if gated {
-        context::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
+        gate::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
     }
     Task::from_shared(shared)
 }
@@ -276,7 +277,7 @@ where
 /// An eager task: the body is boxed (so the harness may move to tokio after being polled), its
 /// first step runs here, and tokio sees it only if it suspends.
 #[track_caller]
-fn spawn_eager<F, T, E>(loop_: Arc<LoopShared>, name: Option<Arc<str>>, fut: F) -> Task<T>
+fn spawn_eager<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F) -> Task<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
