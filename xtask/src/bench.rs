@@ -27,11 +27,12 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
-use crate::json::Json;
+use serde::Deserialize;
+
 use crate::{Cmd, list_dir, rel, root, target_dir};
 
 /// The flags of `cargo xtask bench`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Options {
     /// Short criterion runs.
     pub(crate) quick: bool,
@@ -144,26 +145,82 @@ fn memory_results(path: &Path, since: SystemTime) -> Result<Memory> {
     parse_memory(&text).with_context(|| format!("could not parse {}", rel(path)))
 }
 
+/// One entry of the memory bench's results.
+#[derive(Debug, Deserialize)]
+struct MemoryEntry {
+    /// Resident bytes per idle task.
+    bytes_per_task: f64,
+    /// Spawn until asleep, ns per task.
+    spawn_ns: f64,
+    /// One `all_tasks()` call, ns per task (null for tokio).
+    all_tasks_ns: Option<f64>,
+    /// Cancel (or abort) and await, ns per task.
+    cancel_ns: f64,
+}
+
 /// Parses `{"<flavor>/<tasks>/<impl>": {"bytes_per_task": …, …}}`.
 fn parse_memory(text: &str) -> Result<Memory> {
-    let json = Json::parse(text)?;
+    let entries: BTreeMap<String, MemoryEntry> = serde_json::from_str(text)?;
     let mut memory = Memory::new();
-    for (key, value) in json.members() {
+    for (key, entry) in entries {
         let parts: Vec<&str> = key.split('/').collect();
         let [flavor, tasks, implementation] = parts[..] else {
             bail!("key `{key}` is not `<flavor>/<tasks>/<impl>`");
         };
         let tasks: u64 = tasks.parse().with_context(|| format!("key `{key}`: `{tasks}` is not a task count"))?;
-        let number = |name: &str| value.get(name).and_then(Json::as_f64);
-        let (Some(bytes), Some(spawn_ns), Some(cancel_ns)) =
-            (number("bytes_per_task"), number("spawn_ns"), number("cancel_ns"))
-        else {
-            bail!("`{key}` lacks bytes_per_task, spawn_ns or cancel_ns");
+        let scale = Scale {
+            bytes: entry.bytes_per_task,
+            spawn_ns: entry.spawn_ns,
+            all_tasks_ns: entry.all_tasks_ns,
+            cancel_ns: entry.cancel_ns,
         };
-        let scale = Scale { bytes, spawn_ns, all_tasks_ns: number("all_tasks_ns"), cancel_ns };
         memory.insert((flavor.to_owned(), tasks, implementation.to_owned()), scale);
     }
     Ok(memory)
+}
+
+/// What xtask reads of criterion's `new/benchmark.json`.
+#[derive(Debug, Deserialize)]
+struct Benchmark {
+    /// The group, e.g. `spawn_await/current_thread`.
+    group_id: String,
+    /// The function, e.g. `tokio` or `taskloop`.
+    function_id: Option<String>,
+    /// The parameter, if the benchmark has one.
+    value_str: Option<String>,
+    /// `{"Elements": n}`, `{"ElementsAndBytes": {"elements": n, …}}` or another kind.
+    throughput: Option<serde_json::Value>,
+}
+
+impl Benchmark {
+    /// The element count of the throughput, if it declares one.
+    fn elements(&self) -> Option<f64> {
+        let throughput = self.throughput.as_ref()?;
+        throughput
+            .get("Elements")
+            .or_else(|| throughput.get("ElementsAndBytes").and_then(|t| t.get("elements")))
+            .and_then(serde_json::Value::as_f64)
+    }
+}
+
+/// What xtask reads of criterion's `new/estimates.json`: the median's point estimate.
+#[derive(Debug, Deserialize)]
+struct Estimates {
+    /// The median, ns per iteration.
+    median: Estimate,
+}
+
+/// One of criterion's estimates.
+#[derive(Debug, Deserialize)]
+struct Estimate {
+    /// The point estimate.
+    point_estimate: f64,
+}
+
+/// Reads and parses a JSON file, naming the file in errors.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("could not read {}", rel(path)))?;
+    serde_json::from_str(&text).with_context(|| format!("could not parse {}", rel(path)))
 }
 
 /// Reads every benchmark under `dir` whose estimates were written since `since`.
@@ -178,30 +235,16 @@ fn criterion_results(dir: &Path, since: SystemTime) -> Result<Results> {
         if !fresh {
             continue;
         }
-        let read = |path: &Path| -> Result<Json> {
-            let text = fs::read_to_string(path).with_context(|| format!("could not read {}", rel(path)))?;
-            Json::parse(&text).with_context(|| format!("could not parse {}", rel(path)))
-        };
-        let benchmark = read(&benchmark_path)?;
-        let estimates = read(&estimates_path)?;
-
-        let field = |name: &str| benchmark.get(name).and_then(Json::as_str);
-        let (Some(group), Some(function)) = (field("group_id"), field("function_id")) else {
+        let benchmark: Benchmark = read_json(&benchmark_path)?;
+        let estimates: Estimates = read_json(&estimates_path)?;
+        let Some(function) = benchmark.function_id.as_deref() else {
             continue;
         };
-        let Some(median) =
-            estimates.get("median").and_then(|median| median.get("point_estimate")).and_then(Json::as_f64)
-        else {
-            bail!("{}: no median.point_estimate", rel(&estimates_path));
-        };
-        let elements = benchmark.get("throughput").and_then(|throughput| {
-            throughput.get("Elements").or_else(|| throughput.get("ElementsAndBytes").and_then(|t| t.get("elements")))
-        });
-        let per_op = median / elements.and_then(Json::as_f64).unwrap_or(1.0).max(1.0);
-
-        let workload = match field("value_str") {
+        let per_op = estimates.median.point_estimate / benchmark.elements().unwrap_or(1.0).max(1.0);
+        let group = &benchmark.group_id;
+        let workload = match &benchmark.value_str {
             Some(value) => format!("{group}/{value}"),
-            None => group.to_owned(),
+            None => group.clone(),
         };
         results.entry(workload).or_default().insert(function.to_owned(), per_op);
     }
@@ -240,16 +283,18 @@ fn asyncio_results(quick: bool) -> Result<Asyncio> {
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
         bail!("step `asyncio bench` failed: {} ({})", rel(&script), output.status);
     }
-    let json = Json::parse(&String::from_utf8_lossy(&output.stdout))
-        .with_context(|| format!("{} printed no valid JSON", rel(&script)))?;
-    Ok(json
-        .members()
-        .iter()
-        .map(|(workload, value)| {
-            let column = |name: &str| value.get(name).and_then(Json::as_f64);
-            (workload.clone(), (column("asyncio"), column("uvloop")))
-        })
-        .collect())
+    /// One workload's row of the script's output.
+    #[derive(Debug, Deserialize)]
+    struct Row {
+        /// ns per op on asyncio's own loop.
+        asyncio: Option<f64>,
+        /// ns per op on uvloop, null without it.
+        #[serde(default)]
+        uvloop: Option<f64>,
+    }
+    let rows: BTreeMap<String, Row> =
+        serde_json::from_slice(&output.stdout).with_context(|| format!("{} printed no valid JSON", rel(&script)))?;
+    Ok(rows.into_iter().map(|(workload, row)| (workload, (row.asyncio, row.uvloop))).collect())
 }
 
 /// The criterion table, with the memory rows (bytes per idle task) last, and

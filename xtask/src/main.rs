@@ -10,7 +10,6 @@
 mod bench;
 mod difftest;
 mod examples;
-mod json;
 mod tidy;
 
 use std::fmt;
@@ -58,8 +57,8 @@ commands:
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(args) {
+    let result = parse(std::env::args_os().skip(1)).and_then(run);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("xtask: error: {err:#}");
@@ -68,111 +67,129 @@ fn main() -> ExitCode {
     }
 }
 
-/// Dispatches one command line.
-fn run(args: Vec<String>) -> Result<()> {
-    let mut args = Args(args);
-    let Some(command) = args.command() else {
-        print!("{USAGE}");
-        return Ok(());
+/// One parsed command line.
+#[derive(Debug)]
+enum Task {
+    /// `help`, `--help`, `-h` or nothing: print [`USAGE`].
+    Help,
+    /// `test`: with `--loom`, only the loom models; `examples` is false with `--no-examples`.
+    Test { loom: bool, examples: bool },
+    /// `tidy`.
+    Tidy,
+    /// `examples`, rewriting the `.expected` files with `--bless`.
+    Examples { bless: bool },
+    /// `bench`.
+    Bench(bench::Options),
+    /// `stress --secs N`.
+    Stress { secs: u64 },
+    /// `difftest`.
+    Difftest(difftest::Options),
+}
+
+/// Parses the command line after the program name. Errors name the command and the
+/// argument at fault.
+fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Task> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let command = match parser.next()? {
+        None | Some(Long("help") | Short('h')) => return Ok(Task::Help),
+        Some(Value(command)) => command.string()?,
+        Some(arg) => bail!("{}; a command comes first: run `cargo xtask --help`", arg.unexpected()),
     };
-    match command.as_str() {
-        "help" | "--help" | "-h" => {
+    // Every flag of `command` is handled in the loop of its arm; anything else ends here.
+    let unexpected = |arg: lexopt::Arg<'_>| -> anyhow::Error {
+        anyhow::anyhow!("`cargo xtask {command}`: {}; run `cargo xtask --help`", arg.unexpected())
+    };
+    // The value of `--name`, parsed as a whole number.
+    let number = |parser: &mut lexopt::Parser, name: &str| -> Result<u64> {
+        let value = parser.value().with_context(|| format!("`cargo xtask {command}`"))?;
+        let text = value.to_string_lossy().into_owned();
+        text.parse()
+            .map_err(|_| anyhow::anyhow!("`cargo xtask {command}`: --{name} wants a whole number, not `{text}`"))
+    };
+    let task = match command.as_str() {
+        "help" => Task::Help,
+        "test" => {
+            let (mut loom, mut examples) = (false, true);
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("loom") => loom = true,
+                    Long("no-examples") => examples = false,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Test { loom, examples }
+        }
+        "tidy" => {
+            if let Some(arg) = parser.next()? {
+                return Err(unexpected(arg));
+            }
+            Task::Tidy
+        }
+        "examples" => {
+            let mut bless = false;
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("bless") => bless = true,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Examples { bless }
+        }
+        "bench" => {
+            let mut options = bench::Options::default();
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("quick") => options.quick = true,
+                    Long("asyncio") => options.asyncio = true,
+                    Long("icount") => options.icount = true,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Bench(options)
+        }
+        "stress" => {
+            let mut secs = 60;
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("secs") => secs = number(&mut parser, "secs")?,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Stress { secs }
+        }
+        "difftest" => {
+            let mut options = difftest::Options { seed: 1, count: 500, strict: false };
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("seed") => options.seed = number(&mut parser, "seed")?,
+                    Long("count") => options.count = usize::try_from(number(&mut parser, "count")?)?,
+                    Long("strict") => options.strict = true,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Difftest(options)
+        }
+        other => bail!("unknown command `{other}`; run `cargo xtask --help`"),
+    };
+    Ok(task)
+}
+
+/// Runs one parsed command line.
+fn run(task: Task) -> Result<()> {
+    match task {
+        Task::Help => {
             print!("{USAGE}");
             Ok(())
         }
-        "test" => {
-            let loom = args.flag("--loom");
-            let examples = !args.flag("--no-examples");
-            args.finish()?;
-            if loom { test_loom() } else { test(examples) }
-        }
-        "tidy" => {
-            args.finish()?;
-            tidy::run()
-        }
-        "examples" => {
-            let bless = args.flag("--bless");
-            args.finish()?;
-            examples::run(bless)
-        }
-        "bench" => {
-            let options = bench::Options {
-                quick: args.flag("--quick"),
-                asyncio: args.flag("--asyncio"),
-                icount: args.flag("--icount"),
-            };
-            args.finish()?;
-            bench::run(&options)
-        }
-        "stress" => {
-            let secs = match args.value("--secs")? {
-                Some(secs) => {
-                    secs.parse::<u64>().with_context(|| format!("--secs wants a whole number, not `{secs}`"))?
-                }
-                None => 60,
-            };
-            args.finish()?;
-            stress(secs)
-        }
-        "difftest" => {
-            let number = |args: &mut Args, name: &str, default: u64| -> Result<u64> {
-                match args.value(name)? {
-                    Some(value) => value.parse().with_context(|| format!("{name} wants a whole number, not `{value}`")),
-                    None => Ok(default),
-                }
-            };
-            let options = difftest::Options {
-                seed: number(&mut args, "--seed", 1)?,
-                count: usize::try_from(number(&mut args, "--count", 500)?)?,
-                strict: args.flag("--strict"),
-            };
-            args.finish()?;
-            difftest::run(&options)
-        }
-        other => bail!("unknown command `{other}`; run `cargo xtask --help`"),
-    }
-}
-
-/// The command line after the program name, consumed flag by flag.
-#[derive(Debug)]
-struct Args(Vec<String>);
-
-impl Args {
-    /// Removes and returns the command (the first argument), if any.
-    fn command(&mut self) -> Option<String> {
-        (!self.0.is_empty()).then(|| self.0.remove(0))
-    }
-
-    /// Removes `name` if present and tells whether it was.
-    fn flag(&mut self, name: &str) -> bool {
-        let before = self.0.len();
-        self.0.retain(|arg| arg != name);
-        self.0.len() != before
-    }
-
-    /// Removes `name VALUE` or `name=VALUE` and returns the value.
-    fn value(&mut self, name: &str) -> Result<Option<String>> {
-        let prefix = format!("{name}=");
-        if let Some(i) = self.0.iter().position(|arg| arg.starts_with(&prefix)) {
-            return Ok(Some(self.0.remove(i)[prefix.len()..].to_owned()));
-        }
-        let Some(i) = self.0.iter().position(|arg| arg == name) else {
-            return Ok(None);
-        };
-        if i + 1 >= self.0.len() {
-            bail!("{name} needs a value");
-        }
-        self.0.remove(i);
-        Ok(Some(self.0.remove(i)))
-    }
-
-    /// Fails if any argument was not consumed.
-    fn finish(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            bail!("unexpected argument(s): {}; run `cargo xtask --help`", self.0.join(" "))
-        }
+        Task::Test { loom: true, .. } => test_loom(),
+        Task::Test { loom: false, examples } => test(examples),
+        Task::Tidy => tidy::run(),
+        Task::Examples { bless } => examples::run(bless),
+        Task::Bench(options) => bench::run(&options),
+        Task::Stress { secs } => stress(secs),
+        Task::Difftest(options) => difftest::run(&options),
     }
 }
 
@@ -463,17 +480,50 @@ fn shell_quote(word: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn args_are_consumed() {
-        let mut args = Args(["stress", "--secs", "5", "x"].map(String::from).to_vec());
-        assert_eq!(args.command().as_deref(), Some("stress"));
-        assert_eq!(args.value("--secs").unwrap().as_deref(), Some("5"));
-        assert!(!args.flag("--bless"));
-        assert!(args.finish().is_err());
+    fn parsed(args: &[&str]) -> Result<Task> {
+        parse(args.iter().map(std::ffi::OsString::from))
+    }
 
-        let mut args = Args(vec!["--secs=7".to_owned()]);
-        assert_eq!(args.value("--secs").unwrap().as_deref(), Some("7"));
-        assert!(args.finish().is_ok());
+    #[test]
+    fn every_flag_in_the_usage_parses() {
+        assert!(matches!(parsed(&[]).unwrap(), Task::Help));
+        assert!(matches!(parsed(&["--help"]).unwrap(), Task::Help));
+        assert!(matches!(parsed(&["help"]).unwrap(), Task::Help));
+        assert!(matches!(parsed(&["test", "--loom"]).unwrap(), Task::Test { loom: true, examples: true }));
+        assert!(matches!(parsed(&["test", "--no-examples"]).unwrap(), Task::Test { loom: false, examples: false }));
+        assert!(matches!(parsed(&["examples", "--bless"]).unwrap(), Task::Examples { bless: true }));
+        assert!(matches!(parsed(&["stress", "--secs", "5"]).unwrap(), Task::Stress { secs: 5 }));
+        assert!(matches!(parsed(&["stress", "--secs=7"]).unwrap(), Task::Stress { secs: 7 }));
+        assert!(matches!(parsed(&["stress"]).unwrap(), Task::Stress { secs: 60 }));
+        let Task::Bench(options) = parsed(&["bench", "--quick", "--asyncio", "--icount"]).unwrap() else {
+            panic!("not a bench");
+        };
+        assert!(options.quick && options.asyncio && options.icount);
+        let Task::Difftest(options) = parsed(&["difftest", "--seed", "3", "--count=9", "--strict"]).unwrap() else {
+            panic!("not a difftest");
+        };
+        assert_eq!((options.seed, options.count, options.strict), (3, 9, true));
+        // Each flag the parser knows is in the usage text.
+        for flag in ["--loom", "--no-examples", "--bless", "--quick", "--asyncio", "--icount", "--secs"] {
+            assert!(USAGE.contains(flag), "{flag} is not in USAGE");
+        }
+        for flag in ["--seed", "--count", "--strict"] {
+            assert!(USAGE.contains(flag), "{flag} is not in USAGE");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let says = |args: &[&str], expected: &str| {
+            let message = format!("{:#}", parsed(args).unwrap_err());
+            assert!(message.contains(expected), "{args:?} gave `{message}`, not `{expected}`");
+        };
+        says(&["tset"], "unknown command `tset`");
+        says(&["test", "--lom"], "`cargo xtask test`: invalid option '--lom'");
+        says(&["tidy", "x"], "`cargo xtask tidy`: unexpected argument \"x\"");
+        says(&["stress", "--secs"], "`cargo xtask stress`: missing argument for option '--secs'");
+        says(&["stress", "--secs", "ten"], "--secs wants a whole number, not `ten`");
+        says(&["--loom"], "a command comes first");
     }
 
     #[test]
