@@ -11,9 +11,8 @@
 //!   `{"<workload>": {"asyncio": ns, "uvloop": ns or null}}`, keyed by the group id's
 //!   first segment (`spawn_await`).
 //!   The script's `memory` key (bytes per idle task) goes into the memory rows.
-//! - `--icount` counts instructions under valgrind with `examples/icount.rs`, which takes
-//!   `<workload> <impl> <n>` and lists its pairs with `--list`; per op is
-//!   `(Ir(2n) - Ir(n)) / n`, so start-up costs cancel out.
+//! - `--icount` adds a table of instructions per op under valgrind (see `icount.rs`);
+//!   with `--check` or `--update`, only the instruction-count guard runs, no criterion.
 //!
 //! The `memory` bench (`benches/memory.rs`, no criterion) writes its results to the file
 //! named by `TASKLOOP_BENCH_JSON`: `{"<flavor>/<tasks>/<impl>": {"bytes_per_task": …,
@@ -29,7 +28,7 @@ use anyhow::{Context, Result, bail};
 
 use serde::Deserialize;
 
-use crate::{Cmd, list_dir, rel, root, target_dir};
+use crate::{Cmd, icount, list_dir, rel, root, target_dir};
 
 /// The flags of `cargo xtask bench`.
 #[derive(Debug, Default)]
@@ -40,13 +39,14 @@ pub(crate) struct Options {
     pub(crate) asyncio: bool,
     /// Add the instruction-count table.
     pub(crate) icount: bool,
+    /// Only the instruction-count guard: compare the ratios with the baseline file.
+    pub(crate) check: bool,
+    /// Only the instruction-count guard, rewriting the baseline file.
+    pub(crate) update: bool,
 }
 
-/// The operation count `n` of the instruction-count runs (`2n` is run too).
-const ICOUNT_N: u64 = 10_000;
-
 /// The function id of the baseline in every group.
-const BASELINE: &str = "tokio";
+pub(crate) const BASELINE: &str = "tokio";
 
 /// The task count of the memory rows (the memory bench measures it among others).
 const MEMORY_TASKS: u64 = 100_000;
@@ -56,6 +56,9 @@ const MEMORY_JSON: &str = "bench-memory.json";
 
 /// Runs the benches and prints (and saves) the tables.
 pub(crate) fn run(options: &Options) -> Result<()> {
+    if options.check || options.update {
+        return icount::check(options.update);
+    }
     let started = SystemTime::now();
     // `--bench '*'` selects the bench targets only: the libraries' libtest harness would
     // reject criterion's flags.
@@ -95,13 +98,11 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         report.push('\n');
         report.push_str(&scale_table(&memory));
     }
-    if options.icount
-        && let Some(table) = icount_table()?
-    {
+    if options.icount {
         if !report.is_empty() {
             report.push('\n');
         }
-        report.push_str(&table);
+        report.push_str(&icount::table()?);
     }
     if !report.is_empty() {
         println!("\n{report}");
@@ -114,7 +115,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
 
 /// Measurements of one workload (a group id, plus the parameter if any): ns/op by
 /// function id.
-type Results = BTreeMap<String, BTreeMap<String, f64>>;
+pub(crate) type Results = BTreeMap<String, BTreeMap<String, f64>>;
 
 /// The asyncio and uvloop ns/op by workload (the first segment of a group id).
 type Asyncio = BTreeMap<String, (Option<f64>, Option<f64>)>;
@@ -377,7 +378,7 @@ fn scale_table(memory: &Memory) -> String {
 
 /// One `(workload, row label, contender, baseline)` per non-baseline function; the label
 /// names the function unless it is plain `taskloop`.
-fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
+pub(crate) fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
     let mut pairs = Vec::new();
     for (workload, functions) in results {
         let baseline = functions.get(BASELINE).copied();
@@ -389,79 +390,8 @@ fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
     pairs
 }
 
-/// Instructions per operation under valgrind, as a table; `None` (with a note) if there
-/// is no icount example yet.
-fn icount_table() -> Result<Option<String>> {
-    let binary = target_dir().join("release/examples").join(format!("icount{}", std::env::consts::EXE_SUFFIX));
-    if root().join("examples/icount.rs").exists() {
-        Cmd::cargo(["build", "--release", "--example", "icount"]).run().context("step `build icount` failed")?;
-    } else if !binary.exists() {
-        println!("bench: note: no examples/icount.rs yet; skipping instruction counts");
-        return Ok(None);
-    }
-
-    let list = Cmd::new(&binary).arg("--list").output()?;
-    if !list.status.success() {
-        eprint!("{}", String::from_utf8_lossy(&list.stderr));
-        bail!("step `icount --list` failed ({})", list.status);
-    }
-    let mut results = Results::new();
-    for line in String::from_utf8_lossy(&list.stdout).lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [workload, implementation] = words[..] else {
-            if !words.is_empty() {
-                bail!("icount --list printed `{line}`, not `<workload> <impl>`");
-            }
-            continue;
-        };
-        let once = instructions(&binary, workload, implementation, ICOUNT_N)?;
-        let twice = instructions(&binary, workload, implementation, 2 * ICOUNT_N)?;
-        let per_op = (twice as f64 - once as f64) / ICOUNT_N as f64;
-        results.entry(workload.to_owned()).or_default().insert(implementation.to_owned(), per_op);
-    }
-
-    let header = ["workload", "taskloop instr/op", "tokio instr/op", "ratio"];
-    let rows: Vec<Vec<String>> = pairs(&results)
-        .into_iter()
-        .map(|(_, label, ours, baseline)| {
-            vec![label, fmt_number(Some(ours)), fmt_number(baseline), ratio(ours, baseline)]
-        })
-        .collect();
-    Ok(Some(markdown_table(&header, &rows)))
-}
-
-/// The instructions (`I refs`) of one run of the icount binary under cachegrind.
-fn instructions(binary: &Path, workload: &str, implementation: &str, n: u64) -> Result<u64> {
-    let output = Cmd::new("valgrind")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .args(["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"])
-        .arg(rel(binary))
-        .args([workload, implementation])
-        .arg(n.to_string())
-        .output()
-        .context("is valgrind installed? (apt-get install valgrind)")?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        eprint!("{stderr}");
-        bail!("step `icount {workload} {implementation} {n}` failed ({})", output.status);
-    }
-    match parse_ir(&stderr) {
-        Some(ir) => Ok(ir),
-        None => bail!("no `I refs:` line in valgrind's output:\n{stderr}"),
-    }
-}
-
-/// The count of a `==PID== I   refs:      1,234,567` line.
-fn parse_ir(stderr: &str) -> Option<u64> {
-    stderr.lines().find_map(|line| {
-        let line = line.trim_start_matches(|c: char| c == '=' || c.is_ascii_digit());
-        let rest = line.trim_start().strip_prefix('I')?.trim_start().strip_prefix("refs:")?;
-        rest.trim().replace(',', "").parse().ok()
-    })
-}
-
 /// `ours / baseline` with two decimals, or blank without a baseline.
-fn ratio(ours: f64, baseline: Option<f64>) -> String {
+pub(crate) fn ratio(ours: f64, baseline: Option<f64>) -> String {
     match baseline {
         Some(baseline) if baseline > 0.0 => format!("{:.2}", ours / baseline),
         _ => String::new(),
@@ -469,7 +399,7 @@ fn ratio(ours: f64, baseline: Option<f64>) -> String {
 }
 
 /// A measurement with about three significant digits, or blank if missing.
-fn fmt_number(value: Option<f64>) -> String {
+pub(crate) fn fmt_number(value: Option<f64>) -> String {
     match value {
         None => String::new(),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
@@ -479,7 +409,7 @@ fn fmt_number(value: Option<f64>) -> String {
 }
 
 /// A markdown table with padded columns; all but the first are right-aligned.
-fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len().max(3)).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -510,15 +440,6 @@ fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_valgrind_ir() {
-        let stderr = "==4242== Cachegrind, a cache and branch-prediction profiler\n\
-                      ==4242== \n==4242== I   refs:      1,234,567\n";
-        assert_eq!(parse_ir(stderr), Some(1_234_567));
-        assert_eq!(parse_ir("==1== I refs: 12\n"), Some(12));
-        assert_eq!(parse_ir("==1== D   refs: 12\n"), None);
-    }
 
     #[test]
     fn table_pairs_contenders_with_the_baseline() {

@@ -10,6 +10,7 @@
 mod bench;
 mod difftest;
 mod examples;
+mod icount;
 mod tidy;
 
 use std::fmt;
@@ -27,8 +28,8 @@ usage: cargo xtask <command> [flags]
 commands:
   test [--loom] [--no-examples]
       tidy, fmt --check, clippy -D warnings, cargo test, the facade's feature matrix
-      (cargo check), cargo doc with warnings denied, examples, loom models (this is what
-      CI runs)
+      (cargo check), cargo doc with warnings denied, the difftest sample, examples, the
+      instruction-count guard (bench --icount --check), loom models (this is what CI runs)
       --loom         run only the loom model tests (release, --cfg taskloop_loom, target/loom)
       --no-examples  skip the examples check
   tidy
@@ -38,13 +39,18 @@ commands:
       build and run examples/<name>.rs (args from examples/<name>.args), compare stdout
       with examples/<name>.expected byte for byte
       --bless        write the actual outputs into the .expected files instead
-  bench [--quick] [--asyncio] [--icount]
+  bench [--quick] [--asyncio] [--icount [--check | --update]]
       cargo bench, then one markdown table from target/criterion (also written to
       target/bench-table.md)
       --quick        short runs (criterion: 0.5 s warm-up, 1 s measurement, 10 samples;
                      memory bench: 1 warm round; Python: smaller counts, 1 run)
       --asyncio      add asyncio/uvloop columns from benches/python/bench_asyncio.py
       --icount       instructions per op under valgrind, via examples/icount.rs
+      --check        only the CI guard (no criterion): each workload's taskloop/tokio
+                     instruction ratio at a small n, against benches/icount-baseline.json;
+                     fails if one grew by more than 3% (valgrind missing: skipped with a
+                     note, an error under CI=true)
+      --update       like --check, but rewrite benches/icount-baseline.json
   stress [--secs N]
       the ignored stress tests, with TASKLOOP_STRESS_SECS=N (default 60)
   difftest [--seed S] [--count N] [--strict]
@@ -144,8 +150,16 @@ fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Task> {
                     Long("quick") => options.quick = true,
                     Long("asyncio") => options.asyncio = true,
                     Long("icount") => options.icount = true,
+                    Long("check") => options.check = true,
+                    Long("update") => options.update = true,
                     arg => return Err(unexpected(arg)),
                 }
+            }
+            if (options.check || options.update) && !options.icount {
+                bail!("`cargo xtask bench`: --check and --update compare instruction counts: add --icount");
+            }
+            if options.check && options.update {
+                bail!("`cargo xtask bench`: --check compares with the baseline, --update rewrites it: choose one");
             }
             Task::Bench(options)
         }
@@ -215,6 +229,8 @@ fn test(with_examples: bool) -> Result<()> {
         } else {
             println!("\n==> examples: skipped (--no-examples)");
         }
+        // The instruction-count guard: taskloop/tokio ratios against benches/icount-baseline.json.
+        steps.run("icount", || icount::check(false))?;
         // About a minute from a clean target directory, so CI model-checks every run.
         steps.run("loom", loom_models)?;
         Ok(())
@@ -498,13 +514,23 @@ mod tests {
         let Task::Bench(options) = parsed(&["bench", "--quick", "--asyncio", "--icount"]).unwrap() else {
             panic!("not a bench");
         };
-        assert!(options.quick && options.asyncio && options.icount);
+        assert!(options.quick && options.asyncio && options.icount && !options.check && !options.update);
+        let Task::Bench(options) = parsed(&["bench", "--icount", "--check"]).unwrap() else {
+            panic!("not a bench");
+        };
+        assert!(options.check && !options.update);
+        let Task::Bench(options) = parsed(&["bench", "--icount", "--update"]).unwrap() else {
+            panic!("not a bench");
+        };
+        assert!(!options.check && options.update);
         let Task::Difftest(options) = parsed(&["difftest", "--seed", "3", "--count=9", "--strict"]).unwrap() else {
             panic!("not a difftest");
         };
         assert_eq!((options.seed, options.count, options.strict), (3, 9, true));
         // Each flag the parser knows is in the usage text.
-        for flag in ["--loom", "--no-examples", "--bless", "--quick", "--asyncio", "--icount", "--secs"] {
+        for flag in
+            ["--loom", "--no-examples", "--bless", "--quick", "--asyncio", "--icount", "--check", "--update", "--secs"]
+        {
             assert!(USAGE.contains(flag), "{flag} is not in USAGE");
         }
         for flag in ["--seed", "--count", "--strict"] {
@@ -523,6 +549,8 @@ mod tests {
         says(&["tidy", "x"], "`cargo xtask tidy`: unexpected argument \"x\"");
         says(&["stress", "--secs"], "`cargo xtask stress`: missing argument for option '--secs'");
         says(&["stress", "--secs", "ten"], "--secs wants a whole number, not `ten`");
+        says(&["bench", "--check"], "add --icount");
+        says(&["bench", "--icount", "--check", "--update"], "choose one");
         says(&["--loom"], "a command comes first");
     }
 
