@@ -52,7 +52,8 @@ commands:
                      note, an error under CI=true)
       --update       like --check, but rewrite benches/icount-baseline.json
   stress [--secs N]
-      the ignored stress tests, with TASKLOOP_STRESS_SECS=N (default 60)
+      every stress test in release: the ignored soaks, with TASKLOOP_STRESS_SECS=N
+      (default 60), and the ones cargo test runs small at full size (TASKLOOP_STRESS_FULL=1)
   difftest [--seed S] [--count N] [--strict]
       differential test against CPython's asyncio: N random task programs (default 500)
       from seed S (default 1), run on asyncio (virtual clock) and on taskloop (paused
@@ -297,20 +298,63 @@ fn test_loom() -> Result<()> {
 }
 
 /// The loom model tests (`--cfg taskloop_loom`, release), in their own target directory so
-/// the main build's cache stays valid.
+/// the main build's cache stays valid. Only the packages that have models are tested, so the
+/// release build leaves out what no model needs (the examples' axum, ureq, criterion...).
 fn loom_models() -> Result<()> {
-    Cmd::cargo(["test", "--release", "--workspace", "--lib", "loom"])
+    let packages = loom_packages()?;
+    if packages.is_empty() {
+        bail!("no crate under crates/ mentions `taskloop_loom` in its src/: where did the loom models go?");
+    }
+    Cmd::cargo(["test", "--release"])
+        .args(packages.iter().flat_map(|package| ["--package", package.as_str()]))
+        .args(["--lib", "loom"])
         .env("RUSTFLAGS", "--cfg taskloop_loom")
         .env("CARGO_TARGET_DIR", "target/loom")
         .run()
 }
 
-/// `cargo xtask stress`: the `#[ignore]`d stress tests of the integration test targets.
+/// The packages under `crates/` whose `src/` holds loom models (mentions `taskloop_loom`).
+fn loom_packages() -> Result<Vec<String>> {
+    let mut packages = Vec::new();
+    for dir in list_dir(&root().join("crates"))? {
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.exists() || !mentions(&dir.join("src"), "taskloop_loom")? {
+            continue;
+        }
+        let text = fs::read_to_string(&manifest).with_context(|| format!("could not read {}", rel(&manifest)))?;
+        match tidy::package_name(&text) {
+            Some(name) => packages.push(name),
+            None => bail!("{} names no package", rel(&manifest)),
+        }
+    }
+    Ok(packages)
+}
+
+/// Whether any `.rs` file under `dir` contains `needle`.
+fn mentions(dir: &Path, needle: &str) -> Result<bool> {
+    for path in list_dir(dir)? {
+        if path.is_dir() {
+            if mentions(&path, needle)? {
+                return Ok(true);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs")
+            && fs::read_to_string(&path).with_context(|| format!("could not read {}", rel(&path)))?.contains(needle)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `cargo xtask stress`: every stress test of the integration test targets (a name with
+/// `stress` in it), in release: the `#[ignore]`d soaks, and the ones `cargo test` runs small,
+/// at their full size (`TASKLOOP_STRESS_FULL=1`, see `taskloop_test_support::stress_size`).
 fn stress(secs: u64) -> Result<()> {
     let start = Instant::now();
     Cmd::cargo(["test", "--release", "--workspace", "--test", "*", "stress"])
-        .args(["--", "--ignored", "--nocapture"])
+        .args(["--", "--include-ignored", "--nocapture"])
         .env("TASKLOOP_STRESS_SECS", secs.to_string())
+        .env("TASKLOOP_STRESS_FULL", "1")
         .run()
         .context("step `stress` failed")?;
     println!("\nstress: passed in {}", self::secs(start.elapsed()));
@@ -462,6 +506,21 @@ impl Cmd {
         Ok(())
     }
 
+    /// Runs the command with stdout captured (stderr inherited) and returns its stdout;
+    /// fails unless it exits successfully.
+    pub(crate) fn stdout(&self) -> Result<String> {
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("could not start `{}`", self.shown_as))?;
+        if !output.status.success() {
+            bail!("`{self}` failed ({})", output.status);
+        }
+        String::from_utf8(output.stdout).with_context(|| format!("`{self}` printed no UTF-8"))
+    }
+
     /// Runs the command with stdin null and stdout and stderr captured; does not check
     /// the exit status.
     pub(crate) fn output(&self) -> Result<Output> {
@@ -552,6 +611,13 @@ mod tests {
         says(&["bench", "--check"], "add --icount");
         says(&["bench", "--icount", "--check", "--update"], "choose one");
         says(&["--loom"], "a command comes first");
+    }
+
+    #[test]
+    fn loom_runs_where_the_models_are() {
+        let packages = loom_packages().unwrap();
+        assert!(packages.iter().any(|p| p == "taskloop-core"), "{packages:?}");
+        assert!(!packages.iter().any(|p| p == "taskloop-examples" || p == "xtask"), "{packages:?}");
     }
 
     #[test]
