@@ -284,17 +284,22 @@ fn asyncio_results(quick: bool) -> Result<Asyncio> {
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
         bail!("step `asyncio bench` failed: {} ({})", rel(&script), output.status);
     }
-    /// One workload's row of the script's output.
-    #[derive(Debug, Deserialize)]
-    struct Row {
-        /// ns per op on asyncio's own loop.
-        asyncio: Option<f64>,
-        /// ns per op on uvloop, null without it.
-        #[serde(default)]
-        uvloop: Option<f64>,
-    }
-    let rows: BTreeMap<String, Row> =
-        serde_json::from_slice(&output.stdout).with_context(|| format!("{} printed no valid JSON", rel(&script)))?;
+    parse_asyncio(&output.stdout).with_context(|| format!("{} printed no valid JSON", rel(&script)))
+}
+
+/// One workload's row of `bench_asyncio.py --json`.
+#[derive(Debug, Deserialize)]
+struct AsyncioRow {
+    /// ns per op on asyncio's own loop.
+    asyncio: Option<f64>,
+    /// ns per op on uvloop, null without it.
+    #[serde(default)]
+    uvloop: Option<f64>,
+}
+
+/// Parses `{"<workload>": {"asyncio": ns, "uvloop": ns or null}}`.
+fn parse_asyncio(json: &[u8]) -> Result<Asyncio> {
+    let rows: BTreeMap<String, AsyncioRow> = serde_json::from_slice(json)?;
     Ok(rows.into_iter().map(|(workload, row)| (workload, (row.asyncio, row.uvloop))).collect())
 }
 
@@ -463,6 +468,16 @@ mod tests {
         assert_eq!(cells(lines[2]), ["sleep", "5.00"]);
         assert_eq!(cells(lines[3]), ["spawn_await/current_thread", "150", "100", "1.50", "2500"]);
         assert_eq!(cells(lines[4]), ["spawn_await/current_thread (taskloop_eager)", "90.0", "100", "0.90", "2500"]);
+    }
+
+    #[test]
+    fn asyncio_columns_come_from_the_scripts_json() {
+        let json =
+            br#"{"spawn_await": {"asyncio": 4446.5, "uvloop": null}, "memory": {"asyncio": 1275.0, "uvloop": 1591.0}}"#;
+        let asyncio = parse_asyncio(json).unwrap();
+        assert_eq!(asyncio["spawn_await"], (Some(4446.5), None));
+        assert_eq!(asyncio["memory"], (Some(1275.0), Some(1591.0)));
+        assert!(parse_asyncio(br#"{"spawn_await": {"asyncio": "fast"}}"#).is_err());
     }
 
     #[test]
