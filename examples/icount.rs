@@ -1,8 +1,34 @@
 //! A driver for instruction counting: `icount <workload> <impl> <n>` runs `n` operations of
 //! one workload on one implementation, so `cargo xtask bench --icount` can count instructions
 //! per operation under valgrind as (Ir(2n) - Ir(n)) / n. `icount --list` prints the pairs.
+//!
+//! Every workload has a raw-tokio counterpart (`tokio`) doing the same work, on a
+//! current-thread runtime with `enable_all`, its body in a spawned task as taskloop's main
+//! task is. An operation is one task (spawned, run and awaited) unless the workload says
+//! otherwise:
+//! - `spawn_await`: spawn one task and await it, one at a time;
+//! - `chain`: each task spawns and awaits the next, in chains of `LINKS` tasks;
+//! - `bulk_spawn`: `n` tasks created in one step, then awaited in order;
+//! - `gather`: `gather` of `GATHERED` tasks, repeated (tokio: awaiting the `JoinHandle`s in
+//!   order);
+//! - `cancel_many`: `n` sleeping tasks, each cancelled (tokio: aborted) and awaited;
+//! - `sleep_many`: `n` tasks sleeping 1 ms at once;
+//! - `done_callbacks`: a task with a done callback (tokio: a watcher task on a oneshot);
+//! - `queue_put_get`, `queue_handoff`, `semaphore`: one put+get, one handoff between two
+//!   tasks, one acquire+release.
+//!
+//! `cargo xtask bench --icount --check` (run by `cargo xtask test`) compares each
+//! taskloop/tokio ratio with `benches/icount-baseline.json`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
+
+/// Tasks per chain in `chain`: each spawns and awaits the next.
+const LINKS: usize = 1_000;
+
+/// Tasks per `gather` in `gather`.
+const GATHERED: usize = 1_000;
 
 const PAIRS: &[(&str, &str)] = &[
     ("spawn_await", "taskloop"),
@@ -14,9 +40,13 @@ const PAIRS: &[(&str, &str)] = &[
     ("done_callbacks", "tokio"),
     ("sleep_many", "taskloop"),
     ("sleep_many", "tokio"),
-    ("fanout", "taskloop"),
-    ("fanout", "taskloop_eager"),
-    ("fanout", "tokio"),
+    ("bulk_spawn", "taskloop"),
+    ("bulk_spawn", "taskloop_eager"),
+    ("bulk_spawn", "tokio"),
+    ("chain", "taskloop"),
+    ("chain", "tokio"),
+    ("gather", "taskloop"),
+    ("gather", "tokio"),
     ("queue_put_get", "taskloop"),
     ("queue_put_get", "tokio"),
     ("queue_handoff", "taskloop"),
@@ -146,7 +176,7 @@ fn main() -> anyhow::Result<()> {
                 t.await.expect("sleeper");
             }
         }),
-        ("fanout", "taskloop" | "taskloop_eager") => {
+        ("bulk_spawn", "taskloop" | "taskloop_eager") => {
             let eager = imp == "taskloop_eager";
             taskloop(async move {
                 let tasks: Vec<_> = (0..n)
@@ -158,10 +188,41 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        ("fanout", "tokio") => tokio_main(async move {
+        ("bulk_spawn", "tokio") => tokio_main(async move {
             let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
             for t in tasks {
                 t.await.expect("task");
+            }
+        }),
+        ("chain", "taskloop") => taskloop(async move {
+            for links in batches(n, LINKS) {
+                let ran = taskloop::create_task(taskloop_link(links)).await?;
+                anyhow::ensure!(ran == links, "a chain of {links} ran {ran} links");
+            }
+            anyhow::Ok(())
+        }),
+        ("chain", "tokio") => tokio_main(async move {
+            for links in batches(n, LINKS) {
+                let ran = tokio::spawn(tokio_link(links)).await.expect("chain");
+                assert_eq!(ran, links, "a chain of {links} ran {ran} links");
+            }
+        }),
+        ("gather", "taskloop") => taskloop(async move {
+            for size in batches(n, GATHERED) {
+                let tasks: Vec<_> = (0..size).map(|i| taskloop::create_task(async move { anyhow::Ok(i) })).collect();
+                let values = taskloop::gather(tasks).await?;
+                anyhow::ensure!(values.len() == size, "gather gave {} of {size} values", values.len());
+            }
+            anyhow::Ok(())
+        }),
+        ("gather", "tokio") => tokio_main(async move {
+            for size in batches(n, GATHERED) {
+                let handles: Vec<_> = (0..size).map(|i| tokio::spawn(async move { i })).collect();
+                let mut values = Vec::with_capacity(size);
+                for handle in handles {
+                    values.push(handle.await.expect("task"));
+                }
+                assert_eq!(values.len(), size);
             }
         }),
         ("queue_put_get", "taskloop") => taskloop(async move {
@@ -223,6 +284,32 @@ fn main() -> anyhow::Result<()> {
         }),
         _ => anyhow::bail!("unknown pair {workload} {imp}; see icount --list"),
     }
+}
+
+/// `n` split into batches of at most `size`: `size, size, ..., rest`.
+fn batches(n: usize, size: usize) -> impl Iterator<Item = usize> {
+    (0..n.div_ceil(size)).map(move |i| size.min(n - i * size))
+}
+
+/// One link of a taskloop chain: spawns and awaits the next `links - 1`; returns how many
+/// links ran.
+fn taskloop_link(links: usize) -> Pin<Box<dyn Future<Output = anyhow::Result<usize>> + Send>> {
+    Box::pin(async move {
+        if links <= 1 {
+            return Ok(1);
+        }
+        Ok(taskloop::create_task(taskloop_link(links - 1)).await? + 1)
+    })
+}
+
+/// One link of a tokio chain, the same with `tokio::spawn`.
+fn tokio_link(links: usize) -> Pin<Box<dyn Future<Output = usize> + Send>> {
+    Box::pin(async move {
+        if links <= 1 {
+            return 1;
+        }
+        tokio::spawn(tokio_link(links - 1)).await.expect("link") + 1
+    })
 }
 
 fn taskloop<F>(body: F) -> anyhow::Result<()>

@@ -11,9 +11,8 @@
 //!   `{"<workload>": {"asyncio": ns, "uvloop": ns or null}}`, keyed by the group id's
 //!   first segment (`spawn_await`).
 //!   The script's `memory` key (bytes per idle task) goes into the memory rows.
-//! - `--icount` counts instructions under valgrind with `examples/icount.rs`, which takes
-//!   `<workload> <impl> <n>` and lists its pairs with `--list`; per op is
-//!   `(Ir(2n) - Ir(n)) / n`, so start-up costs cancel out.
+//! - `--icount` adds a table of instructions per op under valgrind (see `icount.rs`);
+//!   with `--check` or `--update`, only the instruction-count guard runs, no criterion.
 //!
 //! The `memory` bench (`benches/memory.rs`, no criterion) writes its results to the file
 //! named by `TASKLOOP_BENCH_JSON`: `{"<flavor>/<tasks>/<impl>": {"bytes_per_task": …,
@@ -27,11 +26,12 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
-use crate::json::Json;
-use crate::{Cmd, list_dir, rel, root, target_dir};
+use serde::Deserialize;
+
+use crate::{Cmd, icount, list_dir, rel, root, target_dir};
 
 /// The flags of `cargo xtask bench`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Options {
     /// Short criterion runs.
     pub(crate) quick: bool,
@@ -39,13 +39,14 @@ pub(crate) struct Options {
     pub(crate) asyncio: bool,
     /// Add the instruction-count table.
     pub(crate) icount: bool,
+    /// Only the instruction-count guard: compare the ratios with the baseline file.
+    pub(crate) check: bool,
+    /// Only the instruction-count guard, rewriting the baseline file.
+    pub(crate) update: bool,
 }
 
-/// The operation count `n` of the instruction-count runs (`2n` is run too).
-const ICOUNT_N: u64 = 10_000;
-
 /// The function id of the baseline in every group.
-const BASELINE: &str = "tokio";
+pub(crate) const BASELINE: &str = "tokio";
 
 /// The task count of the memory rows (the memory bench measures it among others).
 const MEMORY_TASKS: u64 = 100_000;
@@ -55,6 +56,9 @@ const MEMORY_JSON: &str = "bench-memory.json";
 
 /// Runs the benches and prints (and saves) the tables.
 pub(crate) fn run(options: &Options) -> Result<()> {
+    if options.check || options.update {
+        return icount::check(options.update);
+    }
     let started = SystemTime::now();
     // `--bench '*'` selects the bench targets only: the libraries' libtest harness would
     // reject criterion's flags.
@@ -94,13 +98,11 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         report.push('\n');
         report.push_str(&scale_table(&memory));
     }
-    if options.icount
-        && let Some(table) = icount_table()?
-    {
+    if options.icount {
         if !report.is_empty() {
             report.push('\n');
         }
-        report.push_str(&table);
+        report.push_str(&icount::table()?);
     }
     if !report.is_empty() {
         println!("\n{report}");
@@ -113,7 +115,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
 
 /// Measurements of one workload (a group id, plus the parameter if any): ns/op by
 /// function id.
-type Results = BTreeMap<String, BTreeMap<String, f64>>;
+pub(crate) type Results = BTreeMap<String, BTreeMap<String, f64>>;
 
 /// The asyncio and uvloop ns/op by workload (the first segment of a group id).
 type Asyncio = BTreeMap<String, (Option<f64>, Option<f64>)>;
@@ -144,26 +146,82 @@ fn memory_results(path: &Path, since: SystemTime) -> Result<Memory> {
     parse_memory(&text).with_context(|| format!("could not parse {}", rel(path)))
 }
 
+/// One entry of the memory bench's results.
+#[derive(Debug, Deserialize)]
+struct MemoryEntry {
+    /// Resident bytes per idle task.
+    bytes_per_task: f64,
+    /// Spawn until asleep, ns per task.
+    spawn_ns: f64,
+    /// One `all_tasks()` call, ns per task (null for tokio).
+    all_tasks_ns: Option<f64>,
+    /// Cancel (or abort) and await, ns per task.
+    cancel_ns: f64,
+}
+
 /// Parses `{"<flavor>/<tasks>/<impl>": {"bytes_per_task": …, …}}`.
 fn parse_memory(text: &str) -> Result<Memory> {
-    let json = Json::parse(text)?;
+    let entries: BTreeMap<String, MemoryEntry> = serde_json::from_str(text)?;
     let mut memory = Memory::new();
-    for (key, value) in json.members() {
+    for (key, entry) in entries {
         let parts: Vec<&str> = key.split('/').collect();
         let [flavor, tasks, implementation] = parts[..] else {
             bail!("key `{key}` is not `<flavor>/<tasks>/<impl>`");
         };
         let tasks: u64 = tasks.parse().with_context(|| format!("key `{key}`: `{tasks}` is not a task count"))?;
-        let number = |name: &str| value.get(name).and_then(Json::as_f64);
-        let (Some(bytes), Some(spawn_ns), Some(cancel_ns)) =
-            (number("bytes_per_task"), number("spawn_ns"), number("cancel_ns"))
-        else {
-            bail!("`{key}` lacks bytes_per_task, spawn_ns or cancel_ns");
+        let scale = Scale {
+            bytes: entry.bytes_per_task,
+            spawn_ns: entry.spawn_ns,
+            all_tasks_ns: entry.all_tasks_ns,
+            cancel_ns: entry.cancel_ns,
         };
-        let scale = Scale { bytes, spawn_ns, all_tasks_ns: number("all_tasks_ns"), cancel_ns };
         memory.insert((flavor.to_owned(), tasks, implementation.to_owned()), scale);
     }
     Ok(memory)
+}
+
+/// What xtask reads of criterion's `new/benchmark.json`.
+#[derive(Debug, Deserialize)]
+struct Benchmark {
+    /// The group, e.g. `spawn_await/current_thread`.
+    group_id: String,
+    /// The function, e.g. `tokio` or `taskloop`.
+    function_id: Option<String>,
+    /// The parameter, if the benchmark has one.
+    value_str: Option<String>,
+    /// `{"Elements": n}`, `{"ElementsAndBytes": {"elements": n, …}}` or another kind.
+    throughput: Option<serde_json::Value>,
+}
+
+impl Benchmark {
+    /// The element count of the throughput, if it declares one.
+    fn elements(&self) -> Option<f64> {
+        let throughput = self.throughput.as_ref()?;
+        throughput
+            .get("Elements")
+            .or_else(|| throughput.get("ElementsAndBytes").and_then(|t| t.get("elements")))
+            .and_then(serde_json::Value::as_f64)
+    }
+}
+
+/// What xtask reads of criterion's `new/estimates.json`: the median's point estimate.
+#[derive(Debug, Deserialize)]
+struct Estimates {
+    /// The median, ns per iteration.
+    median: Estimate,
+}
+
+/// One of criterion's estimates.
+#[derive(Debug, Deserialize)]
+struct Estimate {
+    /// The point estimate.
+    point_estimate: f64,
+}
+
+/// Reads and parses a JSON file, naming the file in errors.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("could not read {}", rel(path)))?;
+    serde_json::from_str(&text).with_context(|| format!("could not parse {}", rel(path)))
 }
 
 /// Reads every benchmark under `dir` whose estimates were written since `since`.
@@ -178,30 +236,16 @@ fn criterion_results(dir: &Path, since: SystemTime) -> Result<Results> {
         if !fresh {
             continue;
         }
-        let read = |path: &Path| -> Result<Json> {
-            let text = fs::read_to_string(path).with_context(|| format!("could not read {}", rel(path)))?;
-            Json::parse(&text).with_context(|| format!("could not parse {}", rel(path)))
-        };
-        let benchmark = read(&benchmark_path)?;
-        let estimates = read(&estimates_path)?;
-
-        let field = |name: &str| benchmark.get(name).and_then(Json::as_str);
-        let (Some(group), Some(function)) = (field("group_id"), field("function_id")) else {
+        let benchmark: Benchmark = read_json(&benchmark_path)?;
+        let estimates: Estimates = read_json(&estimates_path)?;
+        let Some(function) = benchmark.function_id.as_deref() else {
             continue;
         };
-        let Some(median) =
-            estimates.get("median").and_then(|median| median.get("point_estimate")).and_then(Json::as_f64)
-        else {
-            bail!("{}: no median.point_estimate", rel(&estimates_path));
-        };
-        let elements = benchmark.get("throughput").and_then(|throughput| {
-            throughput.get("Elements").or_else(|| throughput.get("ElementsAndBytes").and_then(|t| t.get("elements")))
-        });
-        let per_op = median / elements.and_then(Json::as_f64).unwrap_or(1.0).max(1.0);
-
-        let workload = match field("value_str") {
+        let per_op = estimates.median.point_estimate / benchmark.elements().unwrap_or(1.0).max(1.0);
+        let group = &benchmark.group_id;
+        let workload = match &benchmark.value_str {
             Some(value) => format!("{group}/{value}"),
-            None => group.to_owned(),
+            None => group.clone(),
         };
         results.entry(workload).or_default().insert(function.to_owned(), per_op);
     }
@@ -240,16 +284,23 @@ fn asyncio_results(quick: bool) -> Result<Asyncio> {
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
         bail!("step `asyncio bench` failed: {} ({})", rel(&script), output.status);
     }
-    let json = Json::parse(&String::from_utf8_lossy(&output.stdout))
-        .with_context(|| format!("{} printed no valid JSON", rel(&script)))?;
-    Ok(json
-        .members()
-        .iter()
-        .map(|(workload, value)| {
-            let column = |name: &str| value.get(name).and_then(Json::as_f64);
-            (workload.clone(), (column("asyncio"), column("uvloop")))
-        })
-        .collect())
+    parse_asyncio(&output.stdout).with_context(|| format!("{} printed no valid JSON", rel(&script)))
+}
+
+/// One workload's row of `bench_asyncio.py --json`.
+#[derive(Debug, Deserialize)]
+struct AsyncioRow {
+    /// ns per op on asyncio's own loop.
+    asyncio: Option<f64>,
+    /// ns per op on uvloop, null without it.
+    #[serde(default)]
+    uvloop: Option<f64>,
+}
+
+/// Parses `{"<workload>": {"asyncio": ns, "uvloop": ns or null}}`.
+fn parse_asyncio(json: &[u8]) -> Result<Asyncio> {
+    let rows: BTreeMap<String, AsyncioRow> = serde_json::from_slice(json)?;
+    Ok(rows.into_iter().map(|(workload, row)| (workload, (row.asyncio, row.uvloop))).collect())
 }
 
 /// The criterion table, with the memory rows (bytes per idle task) last, and
@@ -332,7 +383,7 @@ fn scale_table(memory: &Memory) -> String {
 
 /// One `(workload, row label, contender, baseline)` per non-baseline function; the label
 /// names the function unless it is plain `taskloop`.
-fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
+pub(crate) fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
     let mut pairs = Vec::new();
     for (workload, functions) in results {
         let baseline = functions.get(BASELINE).copied();
@@ -344,79 +395,8 @@ fn pairs(results: &Results) -> Vec<(&str, String, f64, Option<f64>)> {
     pairs
 }
 
-/// Instructions per operation under valgrind, as a table; `None` (with a note) if there
-/// is no icount example yet.
-fn icount_table() -> Result<Option<String>> {
-    let binary = target_dir().join("release/examples").join(format!("icount{}", std::env::consts::EXE_SUFFIX));
-    if root().join("examples/icount.rs").exists() {
-        Cmd::cargo(["build", "--release", "--example", "icount"]).run().context("step `build icount` failed")?;
-    } else if !binary.exists() {
-        println!("bench: note: no examples/icount.rs yet; skipping instruction counts");
-        return Ok(None);
-    }
-
-    let list = Cmd::new(&binary).arg("--list").output()?;
-    if !list.status.success() {
-        eprint!("{}", String::from_utf8_lossy(&list.stderr));
-        bail!("step `icount --list` failed ({})", list.status);
-    }
-    let mut results = Results::new();
-    for line in String::from_utf8_lossy(&list.stdout).lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [workload, implementation] = words[..] else {
-            if !words.is_empty() {
-                bail!("icount --list printed `{line}`, not `<workload> <impl>`");
-            }
-            continue;
-        };
-        let once = instructions(&binary, workload, implementation, ICOUNT_N)?;
-        let twice = instructions(&binary, workload, implementation, 2 * ICOUNT_N)?;
-        let per_op = (twice as f64 - once as f64) / ICOUNT_N as f64;
-        results.entry(workload.to_owned()).or_default().insert(implementation.to_owned(), per_op);
-    }
-
-    let header = ["workload", "taskloop instr/op", "tokio instr/op", "ratio"];
-    let rows: Vec<Vec<String>> = pairs(&results)
-        .into_iter()
-        .map(|(_, label, ours, baseline)| {
-            vec![label, fmt_number(Some(ours)), fmt_number(baseline), ratio(ours, baseline)]
-        })
-        .collect();
-    Ok(Some(markdown_table(&header, &rows)))
-}
-
-/// The instructions (`I refs`) of one run of the icount binary under cachegrind.
-fn instructions(binary: &Path, workload: &str, implementation: &str, n: u64) -> Result<u64> {
-    let output = Cmd::new("valgrind")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .args(["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"])
-        .arg(rel(binary))
-        .args([workload, implementation])
-        .arg(n.to_string())
-        .output()
-        .context("is valgrind installed? (apt-get install valgrind)")?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        eprint!("{stderr}");
-        bail!("step `icount {workload} {implementation} {n}` failed ({})", output.status);
-    }
-    match parse_ir(&stderr) {
-        Some(ir) => Ok(ir),
-        None => bail!("no `I refs:` line in valgrind's output:\n{stderr}"),
-    }
-}
-
-/// The count of a `==PID== I   refs:      1,234,567` line.
-fn parse_ir(stderr: &str) -> Option<u64> {
-    stderr.lines().find_map(|line| {
-        let line = line.trim_start_matches(|c: char| c == '=' || c.is_ascii_digit());
-        let rest = line.trim_start().strip_prefix('I')?.trim_start().strip_prefix("refs:")?;
-        rest.trim().replace(',', "").parse().ok()
-    })
-}
-
 /// `ours / baseline` with two decimals, or blank without a baseline.
-fn ratio(ours: f64, baseline: Option<f64>) -> String {
+pub(crate) fn ratio(ours: f64, baseline: Option<f64>) -> String {
     match baseline {
         Some(baseline) if baseline > 0.0 => format!("{:.2}", ours / baseline),
         _ => String::new(),
@@ -424,7 +404,7 @@ fn ratio(ours: f64, baseline: Option<f64>) -> String {
 }
 
 /// A measurement with about three significant digits, or blank if missing.
-fn fmt_number(value: Option<f64>) -> String {
+pub(crate) fn fmt_number(value: Option<f64>) -> String {
     match value {
         None => String::new(),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
@@ -434,7 +414,7 @@ fn fmt_number(value: Option<f64>) -> String {
 }
 
 /// A markdown table with padded columns; all but the first are right-aligned.
-fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len().max(3)).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -467,15 +447,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_valgrind_ir() {
-        let stderr = "==4242== Cachegrind, a cache and branch-prediction profiler\n\
-                      ==4242== \n==4242== I   refs:      1,234,567\n";
-        assert_eq!(parse_ir(stderr), Some(1_234_567));
-        assert_eq!(parse_ir("==1== I refs: 12\n"), Some(12));
-        assert_eq!(parse_ir("==1== D   refs: 12\n"), None);
-    }
-
-    #[test]
     fn table_pairs_contenders_with_the_baseline() {
         let mut results = Results::new();
         let group = results.entry("spawn_await/current_thread".to_owned()).or_default();
@@ -497,6 +468,16 @@ mod tests {
         assert_eq!(cells(lines[2]), ["sleep", "5.00"]);
         assert_eq!(cells(lines[3]), ["spawn_await/current_thread", "150", "100", "1.50", "2500"]);
         assert_eq!(cells(lines[4]), ["spawn_await/current_thread (taskloop_eager)", "90.0", "100", "0.90", "2500"]);
+    }
+
+    #[test]
+    fn asyncio_columns_come_from_the_scripts_json() {
+        let json =
+            br#"{"spawn_await": {"asyncio": 4446.5, "uvloop": null}, "memory": {"asyncio": 1275.0, "uvloop": 1591.0}}"#;
+        let asyncio = parse_asyncio(json).unwrap();
+        assert_eq!(asyncio["spawn_await"], (Some(4446.5), None));
+        assert_eq!(asyncio["memory"], (Some(1275.0), Some(1591.0)));
+        assert!(parse_asyncio(br#"{"spawn_await": {"asyncio": "fast"}}"#).is_err());
     }
 
     #[test]

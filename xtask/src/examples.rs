@@ -6,18 +6,24 @@
 //!   it; review the diff before committing);
 //! - `examples/<name>.args`: optional extra command-line arguments, whitespace separated.
 //!
-//! All examples are built once (`cargo build --examples`), then each binary runs from the
-//! workspace root with stdin null and a timeout; stderr is shown only when it fails.
+//! All examples are built once, by `cargo test --workspace --no-run`: the build of
+//! `cargo xtask test`'s test step, which compiles the examples too, so that after it this step
+//! compiles nothing (a `cargo build --examples` resolves features for fewer packages and would
+//! rebuild taskloop and every example). Each binary, found in cargo's JSON messages, then runs
+//! from the workspace root with stdin null and a timeout; stderr is shown only when it fails.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 
-use crate::{Cmd, list_dir, rel, root, secs, target_dir};
+use crate::{Cmd, list_dir, rel, root, secs};
 
 /// How long one example may run before it is killed.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -35,12 +41,16 @@ pub(crate) fn run(bless: bool) -> Result<()> {
         println!("examples: there are no examples/*.rs; nothing to check");
         return Ok(());
     }
-    Cmd::cargo(["build", "--examples", "--package", PACKAGE]).run()?;
+    let binaries = build()?;
 
     let mut failures = Vec::new();
     let mut changed = Vec::new();
     for name in &names {
-        match check(name, bless) {
+        let result = match binaries.get(name) {
+            Some(binary) => check(name, binary, bless),
+            None => Err(anyhow::anyhow!("`cargo test --workspace --no-run` built no example `{name}`")),
+        };
+        match result {
             Ok(Some(change)) => changed.push(change),
             Ok(None) => {}
             Err(err) => {
@@ -65,6 +75,49 @@ pub(crate) fn run(bless: bool) -> Result<()> {
     Ok(())
 }
 
+/// One line of cargo's `--message-format=json` output, the parts read here.
+#[derive(Debug, Deserialize)]
+struct Message {
+    /// `compiler-artifact` for a built target.
+    reason: String,
+    /// The package, e.g. `path+file:///…#taskloop-examples@0.1.0`.
+    #[serde(default)]
+    package_id: String,
+    /// The target built.
+    target: Option<Target>,
+    /// The executable, for binaries, examples and tests.
+    executable: Option<PathBuf>,
+}
+
+/// A target in cargo's JSON messages.
+#[derive(Debug, Deserialize)]
+struct Target {
+    /// Its name (an example's file stem).
+    name: String,
+    /// `["example"]` for an example.
+    kind: Vec<String>,
+}
+
+/// Builds what `cargo test --workspace` builds and returns the root package's example
+/// binaries by name.
+fn build() -> Result<BTreeMap<String, PathBuf>> {
+    let stdout = Cmd::cargo(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
+        .stdout()
+        .context("could not build the examples")?;
+    let mut binaries = BTreeMap::new();
+    for line in stdout.lines().filter(|line| line.starts_with('{')) {
+        let message: Message = serde_json::from_str(line).with_context(|| format!("cargo printed `{line}`"))?;
+        if let (Some(target), Some(executable)) = (message.target, message.executable)
+            && message.reason == "compiler-artifact"
+            && target.kind.iter().any(|kind| kind == "example")
+            && message.package_id.contains(PACKAGE)
+        {
+            binaries.insert(target.name, executable);
+        }
+    }
+    Ok(binaries)
+}
+
 /// The file stems of `examples/*.rs`, sorted.
 fn example_names() -> Result<Vec<String>> {
     Ok(list_dir(&root().join("examples"))?
@@ -76,7 +129,7 @@ fn example_names() -> Result<Vec<String>> {
 
 /// Runs one example and compares (or blesses) its output. Returns a note when `bless`
 /// changed its `.expected` file.
-fn check(name: &str, bless: bool) -> Result<Option<String>> {
+fn check(name: &str, binary: &Path, bless: bool) -> Result<Option<String>> {
     let examples = root().join("examples");
     let expected_path = examples.join(format!("{name}.expected"));
     let expected = fs::read(&expected_path).ok();
@@ -88,17 +141,16 @@ fn check(name: &str, bless: bool) -> Result<Option<String>> {
         Ok(text) => text.split_whitespace().map(str::to_owned).collect(),
         Err(_) => Vec::new(),
     };
-    let binary = target_dir().join("debug").join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let mut shown = rel(&binary);
+    let mut shown = rel(binary);
     for arg in &args {
         shown.push(' ');
         shown.push_str(arg);
     }
     println!("$ {shown}");
 
-    let mut command = Command::new(&binary);
+    let mut command = Command::new(binary);
     command.args(&args).current_dir(root());
-    let run = run_with_timeout(command, TIMEOUT).with_context(|| format!("could not run {}", rel(&binary)))?;
+    let run = run_with_timeout(command, TIMEOUT).with_context(|| format!("could not run {}", rel(binary)))?;
     if !run.status.success() {
         eprint!("{}", String::from_utf8_lossy(&run.stderr));
         bail!("failed ({}) after {}", run.status, secs(run.elapsed));

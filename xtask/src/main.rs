@@ -10,7 +10,7 @@
 mod bench;
 mod difftest;
 mod examples;
-mod json;
+mod icount;
 mod tidy;
 
 use std::fmt;
@@ -28,8 +28,8 @@ usage: cargo xtask <command> [flags]
 commands:
   test [--loom] [--no-examples]
       tidy, fmt --check, clippy -D warnings, cargo test, the facade's feature matrix
-      (cargo check), cargo doc with warnings denied, examples, loom models (this is what
-      CI runs)
+      (cargo check), cargo doc with warnings denied, the difftest sample, examples, the
+      instruction-count guard (bench --icount --check), loom models (this is what CI runs)
       --loom         run only the loom model tests (release, --cfg taskloop_loom, target/loom)
       --no-examples  skip the examples check
   tidy
@@ -39,15 +39,21 @@ commands:
       build and run examples/<name>.rs (args from examples/<name>.args), compare stdout
       with examples/<name>.expected byte for byte
       --bless        write the actual outputs into the .expected files instead
-  bench [--quick] [--asyncio] [--icount]
+  bench [--quick] [--asyncio] [--icount [--check | --update]]
       cargo bench, then one markdown table from target/criterion (also written to
       target/bench-table.md)
       --quick        short runs (criterion: 0.5 s warm-up, 1 s measurement, 10 samples;
                      memory bench: 1 warm round; Python: smaller counts, 1 run)
       --asyncio      add asyncio/uvloop columns from benches/python/bench_asyncio.py
       --icount       instructions per op under valgrind, via examples/icount.rs
+      --check        only the CI guard (no criterion): each workload's taskloop/tokio
+                     instruction ratio at a small n, against benches/icount-baseline.json;
+                     fails if one grew by more than 3% (valgrind missing: skipped with a
+                     note, an error under CI=true)
+      --update       like --check, but rewrite benches/icount-baseline.json
   stress [--secs N]
-      the ignored stress tests, with TASKLOOP_STRESS_SECS=N (default 60)
+      every stress test in release: the ignored soaks, with TASKLOOP_STRESS_SECS=N
+      (default 60), and the ones cargo test runs small at full size (TASKLOOP_STRESS_FULL=1)
   difftest [--seed S] [--count N] [--strict]
       differential test against CPython's asyncio: N random task programs (default 500)
       from seed S (default 1), run on asyncio (virtual clock) and on taskloop (paused
@@ -58,8 +64,8 @@ commands:
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(args) {
+    let result = parse(std::env::args_os().skip(1)).and_then(run);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("xtask: error: {err:#}");
@@ -68,111 +74,137 @@ fn main() -> ExitCode {
     }
 }
 
-/// Dispatches one command line.
-fn run(args: Vec<String>) -> Result<()> {
-    let mut args = Args(args);
-    let Some(command) = args.command() else {
-        print!("{USAGE}");
-        return Ok(());
+/// One parsed command line.
+#[derive(Debug)]
+enum Task {
+    /// `help`, `--help`, `-h` or nothing: print [`USAGE`].
+    Help,
+    /// `test`: with `--loom`, only the loom models; `examples` is false with `--no-examples`.
+    Test { loom: bool, examples: bool },
+    /// `tidy`.
+    Tidy,
+    /// `examples`, rewriting the `.expected` files with `--bless`.
+    Examples { bless: bool },
+    /// `bench`.
+    Bench(bench::Options),
+    /// `stress --secs N`.
+    Stress { secs: u64 },
+    /// `difftest`.
+    Difftest(difftest::Options),
+}
+
+/// Parses the command line after the program name. Errors name the command and the
+/// argument at fault.
+fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Task> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let command = match parser.next()? {
+        None | Some(Long("help") | Short('h')) => return Ok(Task::Help),
+        Some(Value(command)) => command.string()?,
+        Some(arg) => bail!("{}; a command comes first: run `cargo xtask --help`", arg.unexpected()),
     };
-    match command.as_str() {
-        "help" | "--help" | "-h" => {
+    // Every flag of `command` is handled in the loop of its arm; anything else ends here.
+    let unexpected = |arg: lexopt::Arg<'_>| -> anyhow::Error {
+        anyhow::anyhow!("`cargo xtask {command}`: {}; run `cargo xtask --help`", arg.unexpected())
+    };
+    // The value of `--name`, parsed as a whole number.
+    let number = |parser: &mut lexopt::Parser, name: &str| -> Result<u64> {
+        let value = parser.value().with_context(|| format!("`cargo xtask {command}`"))?;
+        let text = value.to_string_lossy().into_owned();
+        text.parse()
+            .map_err(|_| anyhow::anyhow!("`cargo xtask {command}`: --{name} wants a whole number, not `{text}`"))
+    };
+    let task = match command.as_str() {
+        "help" => Task::Help,
+        "test" => {
+            let (mut loom, mut examples) = (false, true);
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("loom") => loom = true,
+                    Long("no-examples") => examples = false,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Test { loom, examples }
+        }
+        "tidy" => {
+            if let Some(arg) = parser.next()? {
+                return Err(unexpected(arg));
+            }
+            Task::Tidy
+        }
+        "examples" => {
+            let mut bless = false;
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("bless") => bless = true,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Examples { bless }
+        }
+        "bench" => {
+            let mut options = bench::Options::default();
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("quick") => options.quick = true,
+                    Long("asyncio") => options.asyncio = true,
+                    Long("icount") => options.icount = true,
+                    Long("check") => options.check = true,
+                    Long("update") => options.update = true,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            if (options.check || options.update) && !options.icount {
+                bail!("`cargo xtask bench`: --check and --update compare instruction counts: add --icount");
+            }
+            if options.check && options.update {
+                bail!("`cargo xtask bench`: --check compares with the baseline, --update rewrites it: choose one");
+            }
+            Task::Bench(options)
+        }
+        "stress" => {
+            let mut secs = 60;
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("secs") => secs = number(&mut parser, "secs")?,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Stress { secs }
+        }
+        "difftest" => {
+            let mut options = difftest::Options { seed: 1, count: 500, strict: false };
+            while let Some(arg) = parser.next()? {
+                match arg {
+                    Long("seed") => options.seed = number(&mut parser, "seed")?,
+                    Long("count") => options.count = usize::try_from(number(&mut parser, "count")?)?,
+                    Long("strict") => options.strict = true,
+                    arg => return Err(unexpected(arg)),
+                }
+            }
+            Task::Difftest(options)
+        }
+        other => bail!("unknown command `{other}`; run `cargo xtask --help`"),
+    };
+    Ok(task)
+}
+
+/// Runs one parsed command line.
+fn run(task: Task) -> Result<()> {
+    match task {
+        Task::Help => {
             print!("{USAGE}");
             Ok(())
         }
-        "test" => {
-            let loom = args.flag("--loom");
-            let examples = !args.flag("--no-examples");
-            args.finish()?;
-            if loom { test_loom() } else { test(examples) }
-        }
-        "tidy" => {
-            args.finish()?;
-            tidy::run()
-        }
-        "examples" => {
-            let bless = args.flag("--bless");
-            args.finish()?;
-            examples::run(bless)
-        }
-        "bench" => {
-            let options = bench::Options {
-                quick: args.flag("--quick"),
-                asyncio: args.flag("--asyncio"),
-                icount: args.flag("--icount"),
-            };
-            args.finish()?;
-            bench::run(&options)
-        }
-        "stress" => {
-            let secs = match args.value("--secs")? {
-                Some(secs) => {
-                    secs.parse::<u64>().with_context(|| format!("--secs wants a whole number, not `{secs}`"))?
-                }
-                None => 60,
-            };
-            args.finish()?;
-            stress(secs)
-        }
-        "difftest" => {
-            let number = |args: &mut Args, name: &str, default: u64| -> Result<u64> {
-                match args.value(name)? {
-                    Some(value) => value.parse().with_context(|| format!("{name} wants a whole number, not `{value}`")),
-                    None => Ok(default),
-                }
-            };
-            let options = difftest::Options {
-                seed: number(&mut args, "--seed", 1)?,
-                count: usize::try_from(number(&mut args, "--count", 500)?)?,
-                strict: args.flag("--strict"),
-            };
-            args.finish()?;
-            difftest::run(&options)
-        }
-        other => bail!("unknown command `{other}`; run `cargo xtask --help`"),
-    }
-}
-
-/// The command line after the program name, consumed flag by flag.
-#[derive(Debug)]
-struct Args(Vec<String>);
-
-impl Args {
-    /// Removes and returns the command (the first argument), if any.
-    fn command(&mut self) -> Option<String> {
-        (!self.0.is_empty()).then(|| self.0.remove(0))
-    }
-
-    /// Removes `name` if present and tells whether it was.
-    fn flag(&mut self, name: &str) -> bool {
-        let before = self.0.len();
-        self.0.retain(|arg| arg != name);
-        self.0.len() != before
-    }
-
-    /// Removes `name VALUE` or `name=VALUE` and returns the value.
-    fn value(&mut self, name: &str) -> Result<Option<String>> {
-        let prefix = format!("{name}=");
-        if let Some(i) = self.0.iter().position(|arg| arg.starts_with(&prefix)) {
-            return Ok(Some(self.0.remove(i)[prefix.len()..].to_owned()));
-        }
-        let Some(i) = self.0.iter().position(|arg| arg == name) else {
-            return Ok(None);
-        };
-        if i + 1 >= self.0.len() {
-            bail!("{name} needs a value");
-        }
-        self.0.remove(i);
-        Ok(Some(self.0.remove(i)))
-    }
-
-    /// Fails if any argument was not consumed.
-    fn finish(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            bail!("unexpected argument(s): {}; run `cargo xtask --help`", self.0.join(" "))
-        }
+        Task::Test { loom: true, .. } => test_loom(),
+        Task::Test { loom: false, examples } => test(examples),
+        Task::Tidy => tidy::run(),
+        Task::Examples { bless } => examples::run(bless),
+        Task::Bench(options) => bench::run(&options),
+        Task::Stress { secs } => stress(secs),
+        Task::Difftest(options) => difftest::run(&options),
     }
 }
 
@@ -198,6 +230,8 @@ fn test(with_examples: bool) -> Result<()> {
         } else {
             println!("\n==> examples: skipped (--no-examples)");
         }
+        // The instruction-count guard: taskloop/tokio ratios against benches/icount-baseline.json.
+        steps.run("icount", || icount::check(false))?;
         // About a minute from a clean target directory, so CI model-checks every run.
         steps.run("loom", loom_models)?;
         Ok(())
@@ -264,20 +298,63 @@ fn test_loom() -> Result<()> {
 }
 
 /// The loom model tests (`--cfg taskloop_loom`, release), in their own target directory so
-/// the main build's cache stays valid.
+/// the main build's cache stays valid. Only the packages that have models are tested, so the
+/// release build leaves out what no model needs (the examples' axum, ureq, criterion...).
 fn loom_models() -> Result<()> {
-    Cmd::cargo(["test", "--release", "--workspace", "--lib", "loom"])
+    let packages = loom_packages()?;
+    if packages.is_empty() {
+        bail!("no crate under crates/ mentions `taskloop_loom` in its src/: where did the loom models go?");
+    }
+    Cmd::cargo(["test", "--release"])
+        .args(packages.iter().flat_map(|package| ["--package", package.as_str()]))
+        .args(["--lib", "loom"])
         .env("RUSTFLAGS", "--cfg taskloop_loom")
         .env("CARGO_TARGET_DIR", "target/loom")
         .run()
 }
 
-/// `cargo xtask stress`: the `#[ignore]`d stress tests of the integration test targets.
+/// The packages under `crates/` whose `src/` holds loom models (mentions `taskloop_loom`).
+fn loom_packages() -> Result<Vec<String>> {
+    let mut packages = Vec::new();
+    for dir in list_dir(&root().join("crates"))? {
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.exists() || !mentions(&dir.join("src"), "taskloop_loom")? {
+            continue;
+        }
+        let text = fs::read_to_string(&manifest).with_context(|| format!("could not read {}", rel(&manifest)))?;
+        match tidy::package_name(&text) {
+            Some(name) => packages.push(name),
+            None => bail!("{} names no package", rel(&manifest)),
+        }
+    }
+    Ok(packages)
+}
+
+/// Whether any `.rs` file under `dir` contains `needle`.
+fn mentions(dir: &Path, needle: &str) -> Result<bool> {
+    for path in list_dir(dir)? {
+        if path.is_dir() {
+            if mentions(&path, needle)? {
+                return Ok(true);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs")
+            && fs::read_to_string(&path).with_context(|| format!("could not read {}", rel(&path)))?.contains(needle)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `cargo xtask stress`: every stress test of the integration test targets (a name with
+/// `stress` in it), in release: the `#[ignore]`d soaks, and the ones `cargo test` runs small,
+/// at their full size (`TASKLOOP_STRESS_FULL=1`, see `taskloop_test_support::stress_size`).
 fn stress(secs: u64) -> Result<()> {
     let start = Instant::now();
     Cmd::cargo(["test", "--release", "--workspace", "--test", "*", "stress"])
-        .args(["--", "--ignored", "--nocapture"])
+        .args(["--", "--include-ignored", "--nocapture"])
         .env("TASKLOOP_STRESS_SECS", secs.to_string())
+        .env("TASKLOOP_STRESS_FULL", "1")
         .run()
         .context("step `stress` failed")?;
     println!("\nstress: passed in {}", self::secs(start.elapsed()));
@@ -429,6 +506,21 @@ impl Cmd {
         Ok(())
     }
 
+    /// Runs the command with stdout captured (stderr inherited) and returns its stdout;
+    /// fails unless it exits successfully.
+    pub(crate) fn stdout(&self) -> Result<String> {
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("could not start `{}`", self.shown_as))?;
+        if !output.status.success() {
+            bail!("`{self}` failed ({})", output.status);
+        }
+        String::from_utf8(output.stdout).with_context(|| format!("`{self}` printed no UTF-8"))
+    }
+
     /// Runs the command with stdin null and stdout and stderr captured; does not check
     /// the exit status.
     pub(crate) fn output(&self) -> Result<Output> {
@@ -463,17 +555,69 @@ fn shell_quote(word: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn args_are_consumed() {
-        let mut args = Args(["stress", "--secs", "5", "x"].map(String::from).to_vec());
-        assert_eq!(args.command().as_deref(), Some("stress"));
-        assert_eq!(args.value("--secs").unwrap().as_deref(), Some("5"));
-        assert!(!args.flag("--bless"));
-        assert!(args.finish().is_err());
+    fn parsed(args: &[&str]) -> Result<Task> {
+        parse(args.iter().map(std::ffi::OsString::from))
+    }
 
-        let mut args = Args(vec!["--secs=7".to_owned()]);
-        assert_eq!(args.value("--secs").unwrap().as_deref(), Some("7"));
-        assert!(args.finish().is_ok());
+    #[test]
+    fn every_flag_in_the_usage_parses() {
+        assert!(matches!(parsed(&[]).unwrap(), Task::Help));
+        assert!(matches!(parsed(&["--help"]).unwrap(), Task::Help));
+        assert!(matches!(parsed(&["help"]).unwrap(), Task::Help));
+        assert!(matches!(parsed(&["test", "--loom"]).unwrap(), Task::Test { loom: true, examples: true }));
+        assert!(matches!(parsed(&["test", "--no-examples"]).unwrap(), Task::Test { loom: false, examples: false }));
+        assert!(matches!(parsed(&["examples", "--bless"]).unwrap(), Task::Examples { bless: true }));
+        assert!(matches!(parsed(&["stress", "--secs", "5"]).unwrap(), Task::Stress { secs: 5 }));
+        assert!(matches!(parsed(&["stress", "--secs=7"]).unwrap(), Task::Stress { secs: 7 }));
+        assert!(matches!(parsed(&["stress"]).unwrap(), Task::Stress { secs: 60 }));
+        let Task::Bench(options) = parsed(&["bench", "--quick", "--asyncio", "--icount"]).unwrap() else {
+            panic!("not a bench");
+        };
+        assert!(options.quick && options.asyncio && options.icount && !options.check && !options.update);
+        let Task::Bench(options) = parsed(&["bench", "--icount", "--check"]).unwrap() else {
+            panic!("not a bench");
+        };
+        assert!(options.check && !options.update);
+        let Task::Bench(options) = parsed(&["bench", "--icount", "--update"]).unwrap() else {
+            panic!("not a bench");
+        };
+        assert!(!options.check && options.update);
+        let Task::Difftest(options) = parsed(&["difftest", "--seed", "3", "--count=9", "--strict"]).unwrap() else {
+            panic!("not a difftest");
+        };
+        assert_eq!((options.seed, options.count, options.strict), (3, 9, true));
+        // Each flag the parser knows is in the usage text.
+        for flag in
+            ["--loom", "--no-examples", "--bless", "--quick", "--asyncio", "--icount", "--check", "--update", "--secs"]
+        {
+            assert!(USAGE.contains(flag), "{flag} is not in USAGE");
+        }
+        for flag in ["--seed", "--count", "--strict"] {
+            assert!(USAGE.contains(flag), "{flag} is not in USAGE");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let says = |args: &[&str], expected: &str| {
+            let message = format!("{:#}", parsed(args).unwrap_err());
+            assert!(message.contains(expected), "{args:?} gave `{message}`, not `{expected}`");
+        };
+        says(&["tset"], "unknown command `tset`");
+        says(&["test", "--lom"], "`cargo xtask test`: invalid option '--lom'");
+        says(&["tidy", "x"], "`cargo xtask tidy`: unexpected argument \"x\"");
+        says(&["stress", "--secs"], "`cargo xtask stress`: missing argument for option '--secs'");
+        says(&["stress", "--secs", "ten"], "--secs wants a whole number, not `ten`");
+        says(&["bench", "--check"], "add --icount");
+        says(&["bench", "--icount", "--check", "--update"], "choose one");
+        says(&["--loom"], "a command comes first");
+    }
+
+    #[test]
+    fn loom_runs_where_the_models_are() {
+        let packages = loom_packages().unwrap();
+        assert!(packages.iter().any(|p| p == "taskloop-core"), "{packages:?}");
+        assert!(!packages.iter().any(|p| p == "taskloop-examples" || p == "xtask"), "{packages:?}");
     }
 
     #[test]

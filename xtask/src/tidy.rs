@@ -99,7 +99,7 @@ fn check_crates(problems: &mut Vec<String>) -> Result<()> {
 }
 
 /// The `name` of the `[package]` table of a Cargo.toml, read line by line.
-fn package_name(manifest: &str) -> Option<String> {
+pub(crate) fn package_name(manifest: &str) -> Option<String> {
     let mut in_package = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {

@@ -182,7 +182,8 @@ impl Wake for ChildWaker {
         let caller = {
             let mut st = lock(&self.woken.state);
             st.0.push(self.position);
-            st.1.clone()
+            // The first child woken since the caller last looked wakes it; the others join.
+            if st.0.len() == 1 { st.1.clone() } else { None }
         };
         if let Some(caller) = caller {
             caller.wake();

@@ -60,6 +60,17 @@ impl Flavour {
 /// what it guards takes milliseconds.
 pub const WATCHDOG_SECS: u64 = 30;
 
+/// The size of a stress test: `quick` under `cargo test` (and so `cargo xtask test`, in
+/// debug, on every CI run), `full` when `TASKLOOP_STRESS_FULL` is set, as `cargo xtask stress`
+/// does (release). The quick size checks the same properties on fewer tasks or items.
+pub fn stress_size(quick: u64, full: u64) -> u64 {
+    if std::env::var_os("TASKLOOP_STRESS_FULL").is_some_and(|value| !value.is_empty() && value != "0") {
+        full
+    } else {
+        quick
+    }
+}
+
 /// Runs `f` on a thread of its own and returns what it returns, or panics if it has not
 /// finished after `secs` seconds of real time, so a cancellation that never arrives fails the
 /// test instead of hanging it. A panic in `f` is passed on as it is. A thread that hangs is

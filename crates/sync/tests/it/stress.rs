@@ -157,10 +157,11 @@ async fn stress(items: u64, seed: u64) -> anyhow::Result<Report> {
     Ok(Report { items, cancels_sent, cancels_caught, secs: 0.0 })
 }
 
-/// The item count: 1,000,000 by default (the figure); `TASKLOOP_SYNC_STRESS_ITEMS`
-/// overrides it.
+/// The item count: 100,000 under `cargo test`, 1,000,000 (the figure) under
+/// `cargo xtask stress`; `TASKLOOP_SYNC_STRESS_ITEMS` overrides both.
 fn items() -> u64 {
-    std::env::var("TASKLOOP_SYNC_STRESS_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+    let default = taskloop_test_support::stress_size(100_000, 1_000_000);
+    std::env::var("TASKLOOP_SYNC_STRESS_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 #[test]
