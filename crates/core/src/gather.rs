@@ -93,10 +93,12 @@ impl<X> Hop<Result<X, TaskError>> {
             return None;
         }
         Some(match point.poll_cancel(cx) {
-            Some(cancelled) => {
-                self.held = None;
-                Poll::Ready(Err(TaskError::Cancelled(cancelled)))
-            }
+            // A held cancellation stands: asyncio's `__step` throws the awaited future's
+            // `CancelledError` as it is, and `_must_cancel` only replaces another outcome.
+            Some(cancelled) => match self.held.take() {
+                Some(Err(TaskError::Cancelled(held))) => Poll::Ready(Err(TaskError::Cancelled(held))),
+                _ => Poll::Ready(Err(TaskError::Cancelled(cancelled))),
+            },
             None => self.next(cx),
         })
     }

@@ -413,3 +413,48 @@ fn gather_and_wait_poll_their_task_once_per_wake_up() {
         .unwrap();
     }
 }
+
+/// A request that arrives while `gather` resumes with its own cancellation does not replace
+/// that cancellation's message: asyncio's `__step` throws the gathering future's
+/// `CancelledError` as it is (`_must_cancel` only replaces another outcome). CPython 3.13
+/// prints `True`, `True`, `t1: ('m1',)`:
+///
+/// ```python
+/// async def main():
+///     T[1] = asyncio.create_task(task1()); T[3] = asyncio.create_task(task3())
+///     await asyncio.sleep(0.3)
+///     try: T[1].result()
+///     except asyncio.CancelledError as e: print("t1:", e.args)
+/// async def task1():
+///     T[2] = asyncio.create_task(task2()); await asyncio.gather(T[2])
+/// async def task2(): pass
+/// async def task3():
+///     print(T[1].cancel("m1")); await asyncio.sleep(0); await asyncio.sleep(0)
+///     print(T[1].cancel("m2"))
+/// ```
+#[test]
+fn a_request_during_gathers_resumption_keeps_the_gathered_cancellation() {
+    paused(async {
+        let t1 = create_task(async {
+            let t2 = create_task(async { anyhow::Ok(()) });
+            gather([t2]).await?;
+            anyhow::Ok(())
+        });
+        let target = t1.clone();
+        let t3 = create_task(async move {
+            assert!(target.cancel_with("m1"));
+            sleep(Duration::ZERO).await?;
+            sleep(Duration::ZERO).await?;
+            assert!(target.cancel_with("m2"));
+            anyhow::Ok(())
+        });
+        sleep(Duration::from_millis(300)).await?;
+        t3.await?;
+        match t1.await {
+            Err(TaskError::Cancelled(cancelled)) => assert_eq!(cancelled.message(), Some("m1")),
+            other => panic!("t1 ended {other:?}"),
+        }
+        anyhow::Ok(())
+    })
+    .unwrap();
+}
