@@ -337,6 +337,22 @@ impl<T> Shared<T> {
     }
 }
 
+/// Where a block's own request goes ([`Header::cancel_block`]).
+#[must_use = "a block's request must be forwarded or delivered"]
+enum BlockRequest {
+    /// The task had finished.
+    Refused,
+    /// Counted; pass it to the await the suspended task forwards to.
+    Forward(Arc<dyn Forward>),
+    /// Counted; the block delivers it once these wake it.
+    Deliver { points: Vec<Waker>, waker: Option<Waker> },
+}
+
+/// The wakers of the cancellation points polled with wakers of their own (`rare.points`).
+fn point_wakers(st: &State) -> Vec<Waker> {
+    st.rare.as_deref().map_or_else(Vec::new, |rare| rare.points.iter().map(|(_, w)| w.clone()).collect())
+}
+
 /// What the caller of [`Header::transition_to_cancel_requested`] must do next.
 #[must_use = "an accepted request must wake the task"]
 pub(crate) enum CancelRequest {
@@ -527,8 +543,7 @@ impl Header {
     #[cold]
     #[inline(never)]
     fn start_waking_points(&self, st: &mut State) -> CancelRequest {
-        let points =
-            st.rare.as_deref().map_or_else(Vec::new, |rare| rare.points.iter().map(|(_, w)| w.clone()).collect());
+        let points = point_wakers(st);
         if let Some(rare) = st.rare.as_deref_mut() {
             rare.waking_points += 1;
         }
@@ -616,30 +631,44 @@ impl Header {
         tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested by a block");
         let current = self.is_current();
         let running = current || self.flags() & AT_YIELD != 0;
-        let parts = {
-            let mut st = lock(&self.state);
-            let running = running || st.task_waker.is_none();
-            if !st.cancel.count() {
-                return BlockCancel::Refused;
+        let (points, waker) = match self.transition_to_block_cancel_requested(running, current) {
+            BlockRequest::Refused => return BlockCancel::Refused,
+            BlockRequest::Forward(target) => {
+                if !forwarding::reached(self.id) && forwarding::through(self.id, || target.forward(None)) {
+                    return BlockCancel::Forwarded;
+                }
+                // Refused (what the task awaits has finished): the block delivers it.
+                self.block_request_wakers(current)
             }
-            let target = if running { None } else { st.forward.clone() };
-            // Cancellation points polled with wakers of their own (inside a `FuturesUnordered`)
-            // are woken too, so the block's next poll reaches them.
-            let points = st.rare.as_deref().map(|rare| rare.points.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>());
-            (target, points, if current { None } else { st.task_waker.clone() })
+            BlockRequest::Deliver { points, waker } => (points, waker),
         };
-        let (target, points, waker) = parts;
-        if let Some(target) = target
-            && !forwarding::reached(self.id)
-            && forwarding::through(self.id, || target.forward(None))
-        {
-            return BlockCancel::Forwarded;
-        }
-        points.into_iter().flatten().for_each(Waker::wake);
+        points.into_iter().for_each(Waker::wake);
         if let Some(w) = waker {
             w.wake();
         }
         BlockCancel::Own(Cancelled::new())
+    }
+
+    /// [`cancel_block`](Self::cancel_block): counts the request unless the task is done, and
+    /// says where it goes: to the await the suspended task forwards to, or to the block, with
+    /// the wakers that make the block's next poll reach it (the task's, unless it is the one
+    /// asking, and those of cancellation points polled with wakers of their own).
+    fn transition_to_block_cancel_requested(&self, running: bool, current: bool) -> BlockRequest {
+        let mut st = lock(&self.state);
+        let running = running || st.task_waker.is_none();
+        if !st.cancel.count() {
+            return BlockRequest::Refused;
+        }
+        if !running && let Some(target) = st.forward.clone() {
+            return BlockRequest::Forward(target);
+        }
+        BlockRequest::Deliver { points: point_wakers(&st), waker: if current { None } else { st.task_waker.clone() } }
+    }
+
+    /// The wakers a block's request must wake, read after its forwarding was refused.
+    fn block_request_wakers(&self, current: bool) -> (Vec<Waker>, Option<Waker>) {
+        let st = lock(&self.state);
+        (point_wakers(&st), if current { None } else { st.task_waker.clone() })
     }
 
     /// Keeps the waker of a cancellation point that is polled with a waker other than the
