@@ -581,8 +581,8 @@ pub struct AsCompleted<T> {
     children: Children<T>,
     /// Indexes of tasks whose completion has arrived and not been read yet.
     arrived: VecDeque<usize>,
-    /// The first read has suspended once (the done callbacks of tasks done at the call run
-    /// then).
+    /// The first read has been made. If tasks were done at the call, it suspended once (their
+    /// done callbacks run then); otherwise it only waited for an arrival.
     started: bool,
     /// A reader that waited resumes one iteration after the arrival.
     hop: Hop<()>,
@@ -602,9 +602,14 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
         }
         if !this.started {
             this.started = true;
-            this.hop.waited = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            // The done callbacks of tasks done at the call run one iteration from now. With
+            // none, the reader just waits: a wake-up of its own now would queue its next step
+            // ahead of where a cancellation arriving meanwhile would (asyncio wakes it then).
+            if !this.children.ready.is_empty() {
+                this.hop.waited = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         if !this.hop.holding() {
             while let Poll::Ready(Some(index)) = this.children.poll_next(cx) {

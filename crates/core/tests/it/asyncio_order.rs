@@ -458,3 +458,61 @@ fn a_request_during_gathers_resumption_keeps_the_gathered_cancellation() {
     })
     .unwrap();
 }
+
+/// A reader of `as_completed` whose tasks are all running waits without a step of its own, so
+/// a cancellation wakes it where asyncio's getter future would, behind a `sleep(0)` queued
+/// before the cancel:
+///
+/// ```python
+/// p = asyncio.create_task(asyncio.sleep(10))
+/// async def reader():
+///     try:
+///         for f in asyncio.as_completed([p]): await f
+///     except asyncio.CancelledError: log.append("reader cancelled")
+/// async def yielder():
+///     await asyncio.sleep(0); log.append("yielder resumed")
+/// a = asyncio.create_task(reader()); d = asyncio.create_task(yielder())
+/// async def canceller():
+///     a.cancel(); log.append("canceller")
+/// b = asyncio.create_task(canceller())
+/// await asyncio.gather(a, d, b)
+/// # ['canceller', 'yielder resumed', 'reader cancelled']
+/// ```
+#[test]
+fn an_as_completed_reader_of_running_tasks_waits_without_a_step_of_its_own() {
+    let log = paused(async move {
+        let log = Log::default();
+        let p = create_task(async {
+            sleep(Duration::from_secs(10)).await?;
+            anyhow::Ok(())
+        });
+        let reader_log = log.clone();
+        let a = create_task(async move {
+            let mut items = taskloop::as_completed([&p]);
+            while let Some(item) = futures::StreamExt::next(&mut items).await {
+                if item.is_err_and(|e| e.is_cancelled()) {
+                    reader_log.push("reader cancelled");
+                    break;
+                }
+            }
+            p.cancel();
+            anyhow::Ok(())
+        });
+        let yielder_log = log.clone();
+        let d = create_task(async move {
+            sleep(Duration::ZERO).await?;
+            yielder_log.push("yielder resumed");
+            anyhow::Ok(())
+        });
+        let (canceller_log, target) = (log.clone(), a.clone());
+        let b = create_task(async move {
+            target.cancel();
+            canceller_log.push("canceller");
+            anyhow::Ok(())
+        });
+        let _ = taskloop::gather_settled([&a, &d, &b]).await;
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&["canceller", "yielder resumed", "reader cancelled"]);
+}
