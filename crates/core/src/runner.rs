@@ -192,11 +192,7 @@ impl Runner {
             let callbacks = self.callbacks.take();
             runtime.tokio.block_on(async {
                 let callbacks = callbacks.unwrap_or_else(|| tokio::spawn(shared.clone().run_callbacks()));
-                let leftovers = shared.registry.snapshot();
-                for task in &leftovers {
-                    task.cancel();
-                }
-                await_leftovers(shared, leftovers).await;
+                await_leftovers(shared, shared.cancel_all()).await;
                 shared.set_closed();
                 shared.callbacks.close();
                 let _ = callbacks.await;

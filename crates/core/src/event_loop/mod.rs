@@ -119,10 +119,7 @@ impl<R: Registered> LoopShared<R> {
     /// Cancels every task still pending (asyncio's `_cancel_all_tasks`, first half) and hands
     /// them to `run`, which awaits them.
     fn stop(&self) {
-        let leftovers = self.registry.snapshot();
-        for task in &leftovers {
-            task.cancel();
-        }
+        let leftovers = self.cancel_all();
         let waiter = {
             let stop = self.state::<Stop<R>>();
             let mut stop = lock(&stop.0);
@@ -132,6 +129,15 @@ impl<R: Registered> LoopShared<R> {
         if let Some(w) = waiter {
             w.wake();
         }
+    }
+
+    /// Cancels every task still pending, and returns them.
+    pub(crate) fn cancel_all(&self) -> Vec<R> {
+        let tasks = self.registry.snapshot();
+        for task in &tasks {
+            task.cancel();
+        }
+        tasks
     }
 
     /// The callback runner, `run`'s plain tokio task: runs the queued callbacks until the

@@ -96,17 +96,22 @@ impl Runtime {
 
 /// The second half of asyncio's `_cancel_all_tasks`: waits for the tasks the stopper
 /// cancelled, and reports the ones that ended with a failure rather than the cancellation.
-pub(crate) async fn await_leftovers(shared: &Loop, leftovers: Vec<TaskRef>) {
-    for task in leftovers {
-        if let Err(error) = task.clone().await
-            && !error.is_cancelled()
-        {
-            shared.report(Report::new(
-                "unhandled exception during taskloop::run() shutdown".to_owned(),
-                Some(error),
-                Some(task),
-            ));
+/// Tasks created meanwhile (by a cancellation handler, say) are cancelled and awaited in turn,
+/// until none is left: asyncio leaves them pending, to be destroyed with the loop.
+pub(crate) async fn await_leftovers(shared: &Loop, mut leftovers: Vec<TaskRef>) {
+    while !leftovers.is_empty() {
+        for task in leftovers {
+            if let Err(error) = task.clone().await
+                && !error.is_cancelled()
+            {
+                shared.report(Report::new(
+                    "unhandled exception during taskloop::run() shutdown".to_owned(),
+                    Some(error),
+                    Some(task),
+                ));
+            }
         }
+        leftovers = shared.cancel_all();
     }
 }
 

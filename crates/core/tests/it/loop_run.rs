@@ -43,6 +43,33 @@ fn leftover_tasks_are_cancelled_and_their_cleanup_runs_before_run_returns() {
     );
 }
 
+/// A task created by a leftover's cancellation handler is cancelled and awaited in turn, so its
+/// own handler runs too (asyncio leaves such a task pending, destroyed with the loop).
+#[test]
+fn a_task_created_while_the_leftovers_are_cancelled_is_cancelled_too() {
+    let log = Log::default();
+    let l = log.clone();
+    paused(async move {
+        let _t1 = create_task(async move {
+            if sleep(Duration::from_secs(10)).await.is_err() {
+                l.push("t1 cancelled");
+                let l = l.clone();
+                let _t2 = create_task(async move {
+                    if let Err(c) = sleep(Duration::from_millis(300)).await {
+                        l.push(format!("t2 {c} at its sleep"));
+                    }
+                    anyhow::Ok(())
+                });
+            }
+            anyhow::Ok(())
+        });
+        yield_now().await?;
+        anyhow::Ok(())
+    })
+    .unwrap();
+    log.check(&["t1 cancelled", "t2 cancelled at its sleep"]);
+}
+
 #[test]
 fn a_running_background_task_does_not_keep_the_loop_alive() {
     // Seed 24.6: main returns while a task still sleeps; run returns at once (paused time
