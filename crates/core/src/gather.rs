@@ -566,7 +566,13 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    AsCompleted { children: Children::new(tasks, true), arrived: VecDeque::new(), started: false, hop: Hop::new() }
+    AsCompleted {
+        children: Children::new(tasks, true),
+        arrived: VecDeque::new(),
+        started: false,
+        hop: Hop::new(),
+        late: false,
+    }
 }
 
 /// The stream returned by [`as_completed`].
@@ -574,7 +580,10 @@ where
 /// It keeps asyncio's queue: a task's completion *arrives* in it one loop iteration after the
 /// task finished (asyncio's done callback), and a reader that found it empty resumes one
 /// iteration after an arrival (the queue's getter wakes it); a reader that finds arrivals
-/// there takes the first without suspending.
+/// there takes the first without suspending. A task that finished after the reader's step was
+/// queued arrives behind that step, so that step's next read waits for it. (Without loop
+/// iterations to count, that wait is one hop: asyncio's is two when the task finished in the
+/// reader's own iteration, before its step.)
 #[must_use = "streams do nothing unless polled"]
 #[derive(Debug)]
 pub struct AsCompleted<T> {
@@ -586,6 +595,9 @@ pub struct AsCompleted<T> {
     started: bool,
     /// A reader that waited resumes one iteration after the arrival.
     hop: Hop<()>,
+    /// The reader's step was queued by its own hop: a task that finished since then has not
+    /// arrived yet (its done callback is queued behind that step), so reading it waits.
+    late: bool,
 }
 
 impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
@@ -612,19 +624,22 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
             }
         }
         if !this.hop.holding() {
+            let arrived_before = this.arrived.len();
             while let Poll::Ready(Some(index)) = this.children.poll_next(cx) {
                 this.arrived.push_back(index);
             }
             if this.arrived.is_empty() {
                 this.hop.waited = true;
+                this.late = false;
                 return Poll::Pending;
             }
-            if !this.hop.waited {
+            if !this.hop.waited && (arrived_before > 0 || !this.late) {
                 let index = this.arrived.pop_front().expect("checked not empty");
                 return Poll::Ready(Some(this.children.tasks[index].result()));
             }
             this.hop.held = Some(());
             this.hop.hops_left = Some(1);
+            this.late = true;
         }
         match this.hop.next(cx) {
             Poll::Pending => Poll::Pending,

@@ -516,3 +516,60 @@ fn an_as_completed_reader_of_running_tasks_waits_without_a_step_of_its_own() {
     .unwrap();
     log.check(&["canceller", "yielder resumed", "reader cancelled"]);
 }
+
+/// A task that finishes while the `as_completed` reader's step is already queued (it is
+/// resuming with the previous item) has not arrived when that step runs: its done callback is
+/// queued behind it, so the next read waits for it (`read b` after `tick 3`, not before).
+///
+/// ```python
+/// async def ta(): await asyncio.sleep(0); log.append("a done"); return "a"
+/// async def tb(): await a; log.append("b done"); return "b"
+/// async def reader():
+///     for f in asyncio.as_completed([a, b]): log.append(f"read {await f}")
+/// async def ticker():
+///     for i in range(6): log.append(f"tick {i}"); await asyncio.sleep(0)
+/// a = create_task(ta()); r = create_task(reader()); b = create_task(tb()); t = create_task(ticker())
+/// await asyncio.gather(r, t)
+/// # ['tick 0', 'a done', 'tick 1', 'b done', 'tick 2', 'read a', 'tick 3', 'read b', 'tick 4', 'tick 5']
+/// ```
+#[test]
+fn a_task_finishing_while_the_as_completed_reader_resumes_arrives_after_that_step() {
+    let log = paused(async move {
+        let log = Log::default();
+        let a_log = log.clone();
+        let a = create_task(async move {
+            sleep(Duration::ZERO).await?;
+            a_log.push("a done");
+            anyhow::Ok("a")
+        });
+        let b_slot: std::sync::Arc<std::sync::Mutex<Option<Task<&'static str>>>> = Default::default();
+        let (reader_log, reader_a, reader_b) = (log.clone(), a.clone(), b_slot.clone());
+        let r = create_task(async move {
+            let b = reader_b.lock().unwrap().clone().expect("b is created before the reader runs");
+            let mut items = taskloop::as_completed([&reader_a, &b]);
+            while let Some(item) = futures::StreamExt::next(&mut items).await {
+                reader_log.push(format!("read {}", item?));
+            }
+            anyhow::Ok(())
+        });
+        let b_log = log.clone();
+        let b = create_task(async move {
+            a.await?;
+            b_log.push("b done");
+            anyhow::Ok("b")
+        });
+        *b_slot.lock().unwrap() = Some(b);
+        let ticker_log = log.clone();
+        let t = create_task(async move {
+            for i in 0..6 {
+                ticker_log.push(format!("tick {i}"));
+                sleep(Duration::ZERO).await?;
+            }
+            anyhow::Ok(())
+        });
+        let _ = taskloop::gather([&r, &t]).await?;
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&["tick 0", "a done", "tick 1", "b done", "tick 2", "read a", "tick 3", "read b", "tick 4", "tick 5"]);
+}
