@@ -86,6 +86,17 @@ impl<O> Hop<O> {
 }
 
 impl<X> Hop<Result<X, TaskError>> {
+    /// While an outcome is held: takes a request of the caller's now, and holds what asyncio's
+    /// `__step` will raise with that outcome: a held cancellation stands, anything else gives
+    /// way to the request's cancellation.
+    fn absorb_request(&mut self, point: &mut PointWaker, cx: &Context<'_>) {
+        if let Some(cancelled) = point.poll_cancel(cx)
+            && !matches!(self.held, Some(Err(TaskError::Cancelled(_))))
+        {
+            self.held = Some(Err(TaskError::Cancelled(cancelled)));
+        }
+    }
+
     /// While an outcome is held, this poll's result: the next hop, or a cancellation of the
     /// caller that arrived meanwhile (the held outcome is then dropped). `None` otherwise.
     fn poll_held(&mut self, point: &mut PointWaker, cx: &Context<'_>) -> Option<Poll<Result<X, TaskError>>> {
@@ -210,10 +221,14 @@ impl<T> Children<T> {
         }
     }
 
-    /// Waits for the next task done, forwarding requests meanwhile.
-    fn poll_next_forwarding(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
+    /// The next task done, or `Pending` (forwarding requests meanwhile) with the caller's
+    /// cancellation, if any, passed on to the tasks still running. Tasks that finished before
+    /// this poll count first: asyncio's done callbacks for them ran before the caller's step,
+    /// so the call's outcome was set before a request made since could cancel it.
+    fn poll_settled(&mut self, phase: &mut Phase, cx: &mut Context<'_>) -> Poll<Option<usize>> {
         let next = self.poll_next(cx);
         if next.is_pending() {
+            phase.check_cancel(self, cx);
             self.forward_while_waiting();
         }
         next
@@ -260,7 +275,13 @@ impl<T: Send + 'static, X: Default> Gathering<T, X> {
             return Poll::Ready(Ok(X::default()));
         }
         let polled = step(&mut self.children, &mut self.phase, cx);
-        self.hop.resume(polled, cx)
+        let resumed = self.hop.resume(polled, cx);
+        if self.hop.holding() {
+            // The outcome is set and the caller's step is queued (asyncio's `__wakeup`): a
+            // request made meanwhile is taken now, to be delivered with it at the hop's end.
+            self.hop.absorb_request(&mut self.children.point, cx);
+        }
+        resumed
     }
 }
 
@@ -391,10 +412,8 @@ fn poll_gather<T: Clone + Send + 'static>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<Vec<T>, TaskError>> {
     assert!(!matches!(phase, Phase::Finished), "Gather polled after it finished");
-    if children.remaining() > 0 {
-        phase.check_cancel(children, cx);
-    }
-    while let Some(index) = std::task::ready!(children.poll_next_forwarding(cx)) {
+    phase.take_forwarded(children);
+    while let Some(index) = std::task::ready!(children.poll_settled(phase, cx)) {
         let outcome = outcome_of(&children.tasks[index]);
         if let (Phase::Waiting, Err(error)) = (&*phase, outcome) {
             *phase = Phase::Finished;
@@ -497,10 +516,8 @@ fn poll_gather_settled<T: Clone + Send + 'static>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<Vec<Result<T, TaskError>>, TaskError>> {
     assert!(!matches!(phase, Phase::Finished), "GatherSettled polled after it finished");
-    if children.remaining() > 0 {
-        phase.check_cancel(children, cx);
-    }
-    while std::task::ready!(children.poll_next_forwarding(cx)).is_some() {}
+    phase.take_forwarded(children);
+    while std::task::ready!(children.poll_settled(phase, cx)).is_some() {}
     children.stop_forwarding();
     phase.take_forwarded(children);
     match std::mem::replace(phase, Phase::Finished) {

@@ -573,3 +573,56 @@ fn a_task_finishing_while_the_as_completed_reader_resumes_arrives_after_that_ste
     .unwrap();
     log.check(&["tick 0", "a done", "tick 1", "b done", "tick 2", "read a", "tick 3", "read b", "tick 4", "tick 5"]);
 }
+
+/// A request that reaches a `gather` after its child ended but before the gathering task
+/// resumes gives way to a child's cancellation (the gather's outcome, already set) and wins over
+/// a child's failure, as asyncio's `__step` does with `_must_cancel`:
+///
+/// ```python
+/// async def child():
+///     await asyncio.sleep(0)
+///     if how == "cancelled": asyncio.current_task().cancel("m5"); return 1
+///     raise ValueError("E")
+/// async def gatherer():
+///     try: await asyncio.gather(c)
+///     except asyncio.CancelledError as e: log.append(f"gather raised {e.args}")
+/// async def canceller():
+///     await asyncio.sleep(0); log.append(f"cancel -> {g.cancel('m9')}")
+/// c = create_task(child()); g = create_task(gatherer()); o = create_task(canceller())
+/// # cancelled ['cancel -> True', "gather raised ('m5',)"]
+/// # failed ['cancel -> True', "gather raised ('m9',)"]
+/// ```
+#[test]
+fn a_request_after_the_gathered_child_ended_keeps_its_cancellation_and_beats_its_failure() {
+    for child_cancels in [true, false] {
+        let log = paused(async move {
+            let log = Log::default();
+            let c = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                if child_cancels {
+                    current_task().unwrap().cancel_with("m5");
+                    return anyhow::Ok(1);
+                }
+                anyhow::bail!("E")
+            });
+            let (g_log, gathered) = (log.clone(), c.clone());
+            let g = create_task(async move {
+                if let Err(e) = taskloop::gather([&gathered]).await {
+                    g_log.push(format!("gather raised {:?}", e.cancel_message()));
+                }
+                anyhow::Ok(())
+            });
+            let (o_log, target) = (log.clone(), g.clone());
+            let o = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                o_log.push(format!("cancel -> {}", target.cancel_with("m9")));
+                anyhow::Ok(())
+            });
+            let _ = (g.await, o.await, c.await);
+            anyhow::Ok(log)
+        })
+        .unwrap();
+        let expected = if child_cancels { "gather raised Some(\"m5\")" } else { "gather raised Some(\"m9\")" };
+        log.check(&["cancel -> true", expected]);
+    }
+}
