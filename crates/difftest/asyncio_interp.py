@@ -214,11 +214,27 @@ else:
 
 async def shield(task):
     """`asyncio.shield`, raising the message of an inner task that ended cancelled (asyncio's
-    outer future is cancelled without one); the caller's own cancellation is left as it is."""
+    outer future is cancelled without one); the caller's own cancellation is left as it is.
+    The two are told apart by who cancelled the outer future: the caller's request comes
+    through `Task.cancel`/`__step` as `cancel(msg=...)`, the inner's end through
+    `_inner_done_callback` as a bare `cancel()`."""
+    outer = asyncio.shield(task)
+    if outer is task:
+        return await outer
+    by_inner = []
+    cancel = outer.cancel
+
+    def cancel_noting(*args, **kwargs):
+        accepted = cancel(*args, **kwargs)
+        if accepted and not args and not kwargs:
+            by_inner.append(True)
+        return accepted
+
+    outer.cancel = cancel_noting
     try:
-        return await asyncio.shield(task)
+        return await outer
     except asyncio.CancelledError:
-        if task.cancelled() and asyncio.current_task().cancelling() == 0:
+        if by_inner:
             raise task._make_cancelled_error() from None
         raise
 
