@@ -27,7 +27,10 @@ behaviour (README, "Differences from asyncio") or a later CPython's:
   message for all, a deliberate difference); the same holds for what `shield` and `TaskGroup`
   pass on: a `shield` whose inner task ended cancelled raises that task's message, and a
   cancelled `TaskGroup` cancels its children with the message that cancelled it (asyncio's
-  `shield` and `TaskGroup._abort` pass none),
+  `shield` and `TaskGroup._abort` pass none); but a request to the caller that comes after the
+  inner's end and before the caller resumes is what the `shield` raises (asyncio raises the
+  inner's cancellation: taskloop's `shield` is generic over its future, so it cannot tell a
+  cancelled task from a value),
 - a cancelled `gather` reports the cancellation, with the message it passed on, even if a child
   failed while it was being cancelled (asyncio reports that failure, or a message taken from
   its last child; taskloop's documented choice),
@@ -218,6 +221,7 @@ async def shield(task):
     The two are told apart by who cancelled the outer future: the caller's request comes
     through `Task.cancel`/`__step` as `cancel(msg=...)`, the inner's end through
     `_inner_done_callback` as a bare `cancel()`."""
+    before = asyncio.current_task().cancelling()
     outer = asyncio.shield(task)
     if outer is task:
         return await outer
@@ -234,6 +238,12 @@ async def shield(task):
     try:
         return await outer
     except asyncio.CancelledError:
+        me = asyncio.current_task()
+        if by_inner and me.cancelling() > before:
+            # A request made after the inner's end set the outer, before the caller resumed:
+            # taskloop's shield delivers that request (its message), not the inner's.
+            message = me._cancel_message
+            raise asyncio.CancelledError(*([message] if message is not None else [])) from None
         if by_inner:
             raise task._make_cancelled_error() from None
         raise

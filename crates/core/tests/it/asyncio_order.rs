@@ -626,3 +626,50 @@ fn a_request_after_the_gathered_child_ended_keeps_its_cancellation_and_beats_its
         log.check(&["cancel -> true", expected]);
     }
 }
+
+/// Keep: a request that reaches the caller after the shielded task ended cancelled, and before
+/// the caller resumes, is what `shield` raises (with its message). asyncio raises the shielded
+/// task's cancellation instead (no message: `_inner_done_callback` cancels the outer future
+/// bare); taskloop's `shield` takes any future, so it cannot tell a cancelled task from a value,
+/// and a request beats a value in both.
+///
+/// ```python
+/// async def inner():
+///     await asyncio.sleep(0); asyncio.current_task().cancel("m3"); return 1
+/// async def caller():
+///     try: await asyncio.shield(t2)
+///     except asyncio.CancelledError as e: log.append(f"shield raised {e.args} cancelling={...}")
+/// async def other():
+///     await asyncio.sleep(0); await asyncio.sleep(0); log.append(f"cancel -> {t1.cancel('m9')}")
+/// # ['cancel -> True', 'shield raised () cancelling=1']  (taskloop: ('m9',), cancelling=1)
+/// ```
+#[test]
+fn keep_a_request_meeting_a_shielded_tasks_cancellation_is_what_shield_raises() {
+    let log = paused(async move {
+        let log = Log::default();
+        let t2 = create_task(async move {
+            sleep(Duration::ZERO).await?;
+            current_task().unwrap().cancel_with("m3");
+            anyhow::Ok(1)
+        });
+        let (t1_log, inner) = (log.clone(), t2.clone());
+        let t1 = create_task(async move {
+            if let Err(cancelled) = taskloop::shield(&inner).await {
+                let cancelling = current_task().unwrap().cancelling();
+                t1_log.push(format!("shield raised {:?} cancelling={cancelling}", cancelled.message()));
+            }
+            anyhow::Ok(())
+        });
+        let (o_log, target) = (log.clone(), t1.clone());
+        let o = create_task(async move {
+            sleep(Duration::ZERO).await?;
+            sleep(Duration::ZERO).await?;
+            o_log.push(format!("cancel -> {}", target.cancel_with("m9")));
+            anyhow::Ok(())
+        });
+        let _ = (t1.await, o.await, t2.await);
+        anyhow::Ok(log)
+    })
+    .unwrap();
+    log.check(&["cancel -> true", "shield raised Some(\"m9\") cancelling=1"]);
+}
