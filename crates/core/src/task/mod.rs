@@ -37,7 +37,7 @@
 //!
 //! | field | written by | read by |
 //! |-------|------------|---------|
-//! | `flags` (atomic) | only inside transitions, under the `state` lock (except `RETRIEVED`, set by readers, and `ARMED`, set by the harness with one CAS) | anyone, lock-free |
+//! | `flags` (atomic) | only inside transitions, under the `state` lock (except `RETRIEVED`, set by readers, `ARMED`, set by the harness with one CAS, and `BLOCK_DELIVERED`, cleared by the harness as a poll begins) | anyone, lock-free |
 //! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
 //! | `state.task_waker` | harness, when its body first returns `Pending`; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
 //! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
@@ -120,6 +120,10 @@
 //! - a second `cancel()` × the end at a foreign await: accepted before the harness took the
 //!   request, it merges into it; accepted after the take but before completion, it merges
 //!   into the cancellation under way (the first message stands); after, it is refused.
+//! - `cancel()` × the step after a block's own cancellation (`BLOCK_DELIVERED`): a request
+//!   that finds the flag set merges into the delivery (counted only); one that finds it
+//!   cleared (the step has begun) is pending as any other. Either way it is counted once and
+//!   the block's cancellation is delivered once.
 //! - `uncancel()` to zero × an armed request: it withdraws the request (clearing `ARMED`) and
 //!   the body goes on, or it comes after the harness took it and the task ends cancelled.
 //! - `abort()` × the end at a foreign await: the harness looks at `ABORT` first; either way
@@ -200,6 +204,11 @@ const AT_YIELD: u16 = 1 << 10;
 /// An eager task was woken through its forwarding waker before tokio's waker was registered:
 /// the harness must poll again (see `transition_to_eager_woken`). Under the lock.
 const EAGER_WOKEN: u16 = 1 << 11;
+/// A block's own cancellation (a deadline, `cancel_block`) was delivered to the suspended
+/// task's block and its next step has not begun: asyncio's awaited future is already
+/// cancelled, so a `cancel()` now merges into that delivery (counted, nothing pending), as
+/// `_must_cancel` does. Set under the lock; cleared lock-free as the next poll begins.
+const BLOCK_DELIVERED: u16 = 1 << 12;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
@@ -522,6 +531,10 @@ impl Header {
         let mut st = lock(&self.state);
         // Never suspended yet (no waker): it has not started, or runs its first poll.
         let running = running || st.task_waker.is_none();
+        if !running && self.flags() & BLOCK_DELIVERED != 0 {
+            // Merged into the block's cancellation on its way to the task's next step.
+            return if st.cancel.count() { CancelRequest::Accepted(None) } else { CancelRequest::Refused };
+        }
         if !running && let Some(target) = st.forward.clone() {
             if !st.cancel.count() {
                 return CancelRequest::Refused;
@@ -662,12 +675,18 @@ impl Header {
         if !running && let Some(target) = st.forward.clone() {
             return BlockRequest::Forward(target);
         }
+        if !running {
+            self.set_flags(BLOCK_DELIVERED, 0);
+        }
         BlockRequest::Deliver { points: point_wakers(&st), waker: if current { None } else { st.task_waker.clone() } }
     }
 
     /// The wakers a block's request must wake, read after its forwarding was refused.
     fn block_request_wakers(&self, current: bool) -> (Vec<Waker>, Option<Waker>) {
         let st = lock(&self.state);
+        if !current {
+            self.set_flags(BLOCK_DELIVERED, 0);
+        }
         (point_wakers(&st), if current { None } else { st.task_waker.clone() })
     }
 
@@ -696,8 +715,16 @@ impl Header {
     /// One atomic load when no request is pending.
     #[inline]
     pub(crate) fn arm_cancel(&self) -> bool {
-        if self.flags() & CANCEL_PENDING == 0 {
+        let flags = self.flags();
+        if flags & (CANCEL_PENDING | BLOCK_DELIVERED) == 0 {
             return false;
+        }
+        if flags & BLOCK_DELIVERED != 0 {
+            // This step receives the block's cancellation: later requests no longer merge.
+            self.set_flags(0, BLOCK_DELIVERED);
+            if flags & CANCEL_PENDING == 0 {
+                return false;
+            }
         }
         // Lock-free: `CANCEL_PENDING` and `ARMED` are cleared together (under the lock) by
         // whoever takes or withdraws the request, so `ARMED` is only ever set on a request

@@ -479,3 +479,49 @@ fn a_deadline_reaches_the_awaited_task_before_its_sleep_due_at_the_same_instant_
     })
     .unwrap();
 }
+
+/// A request that reaches a task after its own deadline cancelled its block, and before its
+/// next step, merges into that cancellation (asyncio's awaited future is already cancelled, so
+/// `_must_cancel` is consumed by the same step): here `wait_for`'s deadline, due at the same
+/// instant, passes its request on to the task it awaits. The task catches one cancellation,
+/// its block ends normally, it runs on, and `wait_for` gives its value. On CPython 3.13:
+///
+/// ```python
+/// async def t2():
+///     async with asyncio.timeout(0.2):
+///         try: await asyncio.sleep(0.3)
+///         except asyncio.CancelledError: log.append("t2 caught")
+///     log.append(f"t2 after the block, cancelling={asyncio.current_task().cancelling()}")
+///     await asyncio.sleep(0); log.append("t2 slept again"); return 200
+/// T2 = asyncio.create_task(t2())
+/// async def t1(): return await asyncio.wait_for(T2, 0.2)
+/// T1 = asyncio.create_task(t1()); log.append(f"t1 -> {await T1}")
+/// # ['t2 caught', 't2 after the block, cancelling=1', 't2 slept again', 't1 -> 200']
+/// ```
+#[test]
+fn a_request_right_after_the_blocks_own_deadline_merges_into_its_cancellation() {
+    let log = Log::default();
+    let l = log.clone();
+    paused(async move {
+        let t2_log = l.clone();
+        let t2 = create_task(async move {
+            let block = timeout(200 * MS, async {
+                if sleep(300 * MS).await.is_err() {
+                    t2_log.push("t2 caught");
+                }
+                anyhow::Ok(())
+            });
+            block.await?;
+            let cancelling = current_task().unwrap().cancelling();
+            t2_log.push(format!("t2 after the block, cancelling={cancelling}"));
+            sleep(Duration::ZERO).await?;
+            t2_log.push("t2 slept again");
+            anyhow::Ok(200)
+        });
+        let t1 = create_task(async move { wait_for(&t2, 200 * MS).await });
+        l.push(format!("t1 -> {:?}", t1.await));
+        anyhow::Ok(())
+    })
+    .unwrap();
+    log.check(&["t2 caught", "t2 after the block, cancelling=1", "t2 slept again", "t1 -> Ok(200)"]);
+}
