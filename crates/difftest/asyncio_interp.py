@@ -39,8 +39,8 @@ behaviour (README, "Differences from asyncio") or a later CPython's:
   iterations): asyncio finishes the loop iteration its stop callback runs in, which may also
   run steps queued just after main ended; here those are kept for the leftover cancellation
   (`Task._Future__schedule_callbacks` queues the stop, `ReadyQueue` holds them back),
-- a task created while `run` cancels the leftovers is cancelled too (asyncio leaves it
-  pending), and
+- a task created while `run` cancels the leftovers is cancelled before it starts (asyncio
+  leaves it pending), and
 - on CPython before 3.13, `uncancel()` reaching 0 also withdraws an undelivered request
   (3.13's behaviour); before 3.12, `wait_for` is 3.12's (`async with timeout(t): return await
   fut`), and a `gather` of tasks all done is done at once (3.12's).
@@ -380,6 +380,8 @@ class Run:
         self.tasks = [None] * len(program["tasks"])
         self.traces = {}
         self.loop = None
+        # `run` is cancelling the leftovers: a task created now starts cancelled.
+        self.stopping = False
 
     def touch(self, reason):
         """An order asyncio leaves open was reached, one this file picks (and can reverse)."""
@@ -401,6 +403,8 @@ class Run:
         task = create_task(self.run_task(j))
         task.index = j
         self.tasks[j] = task
+        if self.stopping:
+            task.cancel()
         return task
 
     async def run_task(self, k):
@@ -568,6 +572,7 @@ def run_once(program, alternate):
             raise
         except BaseException:
             pass
+        run.stopping = True
         loop._ready.release()
         # `asyncio.runners._cancel_all_tasks`, with the set of leftovers in creation order.
         leftovers = sorted(asyncio.all_tasks(loop), key=lambda t: getattr(t, "index", -1))
@@ -579,8 +584,8 @@ def run_once(program, alternate):
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-        # A task created while `run` shuts down is cancelled too (taskloop's documented choice;
-        # asyncio leaves it pending).
+        # A task created while `run` shuts down starts cancelled (taskloop's documented choice;
+        # asyncio leaves it pending); it is awaited too.
         while late := sorted(asyncio.all_tasks(loop), key=lambda t: getattr(t, "index", -1)):
             for task in late:
                 task.cancel()

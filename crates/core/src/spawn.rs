@@ -123,8 +123,15 @@ impl TaskBuilder {
         E: Into<anyhow::Error>,
     {
         let loop_ = context::current_loop().ok_or(SpawnError::NoRunningLoop)?;
-        if loop_.is_closed() {
+        let (closed, stopping) = loop_.closed_or_stopping();
+        if closed {
             return Err(SpawnError::Closed);
+        }
+        if stopping {
+            // Created while the loop cancels what main left: cancelled before it starts.
+            let task = spawn_on(loop_, self.name, fut, false);
+            task.cancel();
+            return Ok(task);
         }
         let eager = self.eager.unwrap_or(loop_.eager_tasks);
         Ok(spawn_on(loop_, self.name, fut, eager))

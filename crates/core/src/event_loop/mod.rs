@@ -21,7 +21,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Poll, Waker};
 
 mod callbacks;
@@ -36,6 +36,13 @@ pub(crate) use report::{ExceptionHandler, Report};
 use crate::error::{TaskError, panic_message};
 use crate::executor::DefaultExecutor;
 use crate::sync::lock;
+
+/// `LoopShared::run_state`: open for tasks.
+const OPEN: u8 = 0;
+/// Cancelling the leftovers: tasks created now start cancelled.
+const STOPPING: u8 = 1;
+/// Shut down: no task can be created.
+const CLOSED: u8 = 2;
 
 /// How a loop is built: `Builder`'s options, as the loop's state needs them.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +62,8 @@ pub(crate) struct LoopShared<R> {
     pub(crate) registry: Registry<R>,
     pub(crate) callbacks: CallbackQueue,
     handler: std::sync::Mutex<Option<Arc<ExceptionHandler<R>>>>,
-    closed: AtomicBool,
+    /// `OPEN`, `STOPPING` (cancelling what main left: new tasks start cancelled) or `CLOSED`.
+    run_state: AtomicU8,
     /// Tasks may run on several threads: a task created inside another is held back until its
     /// creator suspends (see `task::gate`), as on one thread it would be by itself.
     pub(crate) multi_thread: bool,
@@ -92,7 +100,7 @@ impl<R: Registered> LoopShared<R> {
             registry: Registry::new(config.shards, config.track_task_ages),
             callbacks: CallbackQueue::new(),
             handler: std::sync::Mutex::new(None),
-            closed: AtomicBool::new(false),
+            run_state: AtomicU8::new(OPEN),
             extensions: std::sync::Mutex::new(HashMap::new()),
             executor: DefaultExecutor::default(),
         }
@@ -131,8 +139,10 @@ impl<R: Registered> LoopShared<R> {
         }
     }
 
-    /// Cancels every task still pending, and returns them.
+    /// Cancels every task still pending, and returns them. Until [`stopped_cancelling`]
+    /// (Self::stopped_cancelling), tasks created meanwhile start cancelled.
     pub(crate) fn cancel_all(&self) -> Vec<R> {
+        let _ = self.run_state.compare_exchange(OPEN, STOPPING, Ordering::AcqRel, Ordering::Acquire);
         let tasks = self.registry.snapshot();
         for task in &tasks {
             task.cancel();
@@ -174,12 +184,26 @@ impl<R: Registered> LoopShared<R> {
 
 impl<R> LoopShared<R> {
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.run_state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// Whether the loop is cancelling what main left (`run`'s end, a `Runner`'s main ending,
+    /// or its close): a task created now starts cancelled, as none is meant to run any more.
+    /// One load, with [`is_closed`](Self::is_closed)'s: `(closed, stopping)`.
+    #[inline]
+    pub(crate) fn closed_or_stopping(&self) -> (bool, bool) {
+        let state = self.run_state.load(Ordering::Acquire);
+        (state == CLOSED, state == STOPPING)
+    }
+
+    /// The leftovers are done: a `Runner`'s next main creates tasks as usual.
+    pub(crate) fn stopped_cancelling(&self) {
+        let _ = self.run_state.compare_exchange(STOPPING, OPEN, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The loop accepts no new tasks (`SpawnError::Closed`): main and the leftovers are done.
     pub(crate) fn set_closed(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.run_state.store(CLOSED, Ordering::Release);
     }
 
     /// The loop's extension state of type `T`, made on first use (`loop_state`).

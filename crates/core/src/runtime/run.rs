@@ -48,7 +48,8 @@ impl Runtime {
     ///
     /// When the main task ends, every task still pending is cancelled and awaited (so their
     /// cancellation handlers and `Drop` guards run; each is cancelled at its current await,
-    /// so a task waiting on a tokio future does not hold the loop up), the queued callbacks
+    /// so a task waiting on a tokio future does not hold the loop up; a task created meanwhile
+    /// starts cancelled and is awaited too), the queued callbacks
     /// run, the default executor is shut down (waiting for its running work at most
     /// [`Builder::shutdown_timeout`]), and the main task's outcome is returned. Background
     /// tasks never keep the loop alive; wait for them in main (see
@@ -96,8 +97,9 @@ impl Runtime {
 
 /// The second half of asyncio's `_cancel_all_tasks`: waits for the tasks the stopper
 /// cancelled, and reports the ones that ended with a failure rather than the cancellation.
-/// Tasks created meanwhile (by a cancellation handler, say) are cancelled and awaited in turn,
-/// until none is left: asyncio leaves them pending, to be destroyed with the loop.
+/// Tasks created meanwhile (by a cancellation handler, say) start cancelled (`cancel_all`) and
+/// are awaited in turn, until none is left: asyncio leaves them pending, to be destroyed with
+/// the loop.
 pub(crate) async fn await_leftovers(shared: &Loop, mut leftovers: Vec<TaskRef>) {
     while !leftovers.is_empty() {
         for task in leftovers {
@@ -113,6 +115,7 @@ pub(crate) async fn await_leftovers(shared: &Loop, mut leftovers: Vec<TaskRef>) 
         }
         leftovers = shared.cancel_all();
     }
+    shared.stopped_cancelling();
 }
 
 /// Runs `fut` as the main task of a new default loop: asyncio's `asyncio.run()`.
