@@ -181,9 +181,21 @@ fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
 
 /// Drops the body (reporting a panic in its `Drop`), then completes the task and tells
 /// awaiters, callbacks and the registry: the harness is `Done`.
+#[inline]
 fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Poll<()> {
     *this.stage = Stage::Done;
-    let (shared, key, mut body) = (this.shared, this.key, this.body);
+    complete(this.shared, this.key, this.body, result);
+    Poll::Ready(())
+}
+
+/// [`finish`] past the stage: the fields it needs, passed on their own rather than the whole
+/// projection (which costs instructions on every task's completion).
+fn complete<F, T>(
+    shared: &Arc<Shared<T>>,
+    key: &RegistryKey,
+    mut body: Pin<&mut Option<F>>,
+    result: Result<T, TaskError>,
+) {
     let header = &shared.header;
     if body.is_some()
         && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
@@ -205,5 +217,4 @@ fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Po
         header.loop_.schedule_stop();
     }
     drop(registered);
-    Poll::Ready(())
 }

@@ -992,6 +992,10 @@ impl Header {
     /// target; a request pending when the await is polled, here); the awaiter then keeps
     /// waiting and sees whatever this task ends with. Resolves to the outcome without its
     /// value.
+    ///
+    /// `#[inline]`: since core's loop layer was split out (40fc2e1) the compiler no longer
+    /// inlined it into `Task::poll` on its own, which cost spawn+await 87 instructions (2%).
+    #[inline]
     pub(crate) fn poll_await(
         &self,
         key: &mut WaiterKey,
