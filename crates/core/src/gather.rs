@@ -1,10 +1,10 @@
 //! Collecting the outcomes of many tasks: `gather`, `gather_settled`, `as_completed`.
 //!
-//! All three watch their tasks the way [`wait`](crate::wait) does: one waiter slot per task
-//! (no outcome read, no cancellation forwarded) in a `FuturesUnordered`, whose per-task wakers
-//! put exactly the task that finished on its ready queue. So a completion costs O(1), whatever
-//! the number of tasks, and the outcome is read from the typed handle only once the task is
-//! known to be done. Tasks already done when the call is made are taken first, in input order,
+//! All three watch their tasks the way [`wait`](crate::wait) does (`wait::DoneSet`): one
+//! waiter slot per task (no outcome read, no cancellation forwarded) that tells one shared
+//! collector "child i finished", with no waker or allocation per task. So a completion costs
+//! O(1), whatever the number of tasks, and the outcome is read from the typed handle only once
+//! the task is known to be done. Tasks already done when the call is made are taken first, in input order,
 //! without registering anything.
 
 use std::borrow::Borrow;
@@ -148,6 +148,7 @@ impl<T: Send + 'static> Children<T> {
         let mut seen = HashSet::new();
         let mut ready = VecDeque::new();
         let mut pending = DoneSet::new();
+        pending.reserve(iter.size_hint().0);
         for handle in iter {
             let task = handle.borrow();
             if dedup && !seen.insert(task.id()) {

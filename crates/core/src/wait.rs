@@ -1,16 +1,14 @@
 //! Waiting for many tasks: `wait`.
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use taskloop_cancel::PointWaker;
 
 use crate::error::TaskError;
-use crate::sync::{Mutex, lock};
-use crate::task::{TaskRef, WaiterKey};
+use crate::task::{Collector, TaskRef, WaiterKey};
 
 /// When [`wait`] returns: asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +80,7 @@ where
 
     let already = refs.iter().any(|r| r.done() && finished(r));
     let mut waiting = DoneSet::new();
+    waiting.reserve(refs.len());
     for (i, r) in refs.iter().enumerate().filter(|(_, r)| !r.done()) {
         waiting.push(r.clone(), i);
     }
@@ -141,66 +140,53 @@ where
 /// outcomes or passing a cancellation on to them, and reports each task's index as it
 /// finishes, in the order they finished: how `wait`, `gather` and `as_completed` wait.
 ///
-/// Each task's waiter slot holds a waker of its own that queues the task's position and wakes
-/// the caller once. (A `FuturesUnordered` would also do, but it wakes its task once more after
-/// polling all its futures, and that extra step moves the caller's resumption by a loop
-/// iteration against asyncio.)
+/// Each task's waiter slot tells one shared [`Collector`] "child `position` finished": no
+/// waker and no allocation per child. The first child to finish since the caller last looked
+/// wakes it, the others of that batch join, so the caller is polled once per batch. (A
+/// `FuturesUnordered` would also do, but it allocates a node per child and wakes its task once
+/// more after polling all its futures, and that extra step moves the caller's resumption by a
+/// loop iteration against asyncio.)
 pub(crate) struct DoneSet {
     children: Vec<Child>,
     /// Children not reported yet.
     left: usize,
-    /// Positions in `children` to poll: each new child once, then each child woken.
-    queue: VecDeque<usize>,
-    woken: Arc<Woken>,
+    /// `children[..registered]` have had their first look (reported, or registered with the
+    /// collector).
+    registered: usize,
+    /// Positions the collector reported, in the order they finished; `finished[next..]` are
+    /// still to be looked at. The buffer is swapped with the collector's at each look.
+    finished: Vec<usize>,
+    next: usize,
+    collector: Arc<Collector>,
 }
 
 struct Child {
     task: TaskRef,
     key: WaiterKey,
     index: usize,
-    waker: Option<Waker>,
     reported: bool,
-}
-
-struct Woken {
-    /// Positions woken since the caller last looked, and the caller's waker.
-    state: Mutex<(Vec<usize>, Option<Waker>)>,
-}
-
-/// The waker of one child's waiter slot.
-struct ChildWaker {
-    woken: Arc<Woken>,
-    position: usize,
-}
-
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let caller = {
-            let mut st = lock(&self.woken.state);
-            st.0.push(self.position);
-            // The first child woken since the caller last looked wakes it; the others join.
-            if st.0.len() == 1 { st.1.clone() } else { None }
-        };
-        if let Some(caller) = caller {
-            caller.wake();
-        }
-    }
 }
 
 impl DoneSet {
     pub(crate) fn new() -> Self {
-        let woken = Arc::new(Woken { state: Mutex::new((Vec::new(), None)) });
-        DoneSet { children: Vec::new(), left: 0, queue: VecDeque::new(), woken }
+        DoneSet {
+            children: Vec::new(),
+            left: 0,
+            registered: 0,
+            finished: Vec::new(),
+            next: 0,
+            collector: Collector::new(),
+        }
+    }
+
+    /// Room for `n` more tasks.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.children.reserve(n);
     }
 
     /// Waits for `task` too, reported as `index`.
     pub(crate) fn push(&mut self, task: TaskRef, index: usize) {
-        self.queue.push_back(self.children.len());
-        self.children.push(Child { task, key: None, index, waker: None, reported: false });
+        self.children.push(Child { task, key: None, index, reported: false });
         self.left += 1;
     }
 
@@ -219,28 +205,40 @@ impl DoneSet {
         if self.left == 0 {
             return Poll::Ready(None);
         }
-        {
-            let mut st = lock(&self.woken.state);
-            if !st.1.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                st.1 = Some(cx.waker().clone());
+        loop {
+            // Children the collector reported: done (it hears of a child at its completion),
+            // their slots drained by it.
+            while let Some(&position) = self.finished.get(self.next) {
+                self.next += 1;
+                let child = &mut self.children[position];
+                if !child.reported {
+                    child.key = None;
+                    return Poll::Ready(Some(self.report(position)));
+                }
             }
-            self.queue.extend(st.0.drain(..));
+            // New children: the first look, which registers the collector with each not done.
+            while let Some(child) = self.children.get_mut(self.registered) {
+                let position = self.registered;
+                self.registered += 1;
+                if child.task.header().register_report(&mut child.key, &self.collector, position).is_ready() {
+                    return Poll::Ready(Some(self.report(position)));
+                }
+            }
+            // The next batch, if any; the caller's waker is kept for the one after.
+            self.finished.clear();
+            self.next = 0;
+            self.collector.take_finished(cx.waker(), &mut self.finished);
+            if self.finished.is_empty() {
+                return Poll::Pending;
+            }
         }
-        while let Some(position) = self.queue.pop_front() {
-            let child = &mut self.children[position];
-            if child.reported {
-                continue;
-            }
-            let woken = &self.woken;
-            let waker =
-                child.waker.get_or_insert_with(|| Waker::from(Arc::new(ChildWaker { woken: woken.clone(), position })));
-            if child.task.header().poll_done(&mut child.key, &mut Context::from_waker(waker)).is_ready() {
-                child.reported = true;
-                self.left -= 1;
-                return Poll::Ready(Some(child.index));
-            }
-        }
-        Poll::Pending
+    }
+
+    fn report(&mut self, position: usize) -> usize {
+        let child = &mut self.children[position];
+        child.reported = true;
+        self.left -= 1;
+        child.index
     }
 }
 
