@@ -23,6 +23,7 @@ pin_project! {
         // The task as the current cancel scope: swapped into the thread-local for each poll
         // of the body and back, so a poll costs no reference counting.
         scope: ScopeSlot,
+        // `RegistryKey::NONE` for an eager task until its first step suspends (`task::eager`).
         key: RegistryKey,
         // The task's tracing span, entered around each poll; `None` (and no allocation) when
         // no subscriber wants it, which keeps tokio's task cell small.
@@ -171,6 +172,12 @@ where
     /// `F` is a boxed body (`Unpin`), so moving the harness after this poll is sound.
     pub(crate) fn poll_eagerly(&mut self, waker: &Waker) -> bool {
         Pin::new(&mut *self).poll_body(&mut Context::from_waker(waker), true).is_ready()
+    }
+
+    /// An eager task whose first step suspended enters the loop's registry, before tokio
+    /// first polls it.
+    pub(crate) fn set_registry_key(&mut self, key: RegistryKey) {
+        self.key = key;
     }
 }
 

@@ -141,6 +141,7 @@
 
 #[cfg(feature = "tokio-util")]
 mod done;
+pub(crate) mod eager;
 pub(crate) mod gate;
 mod handle;
 mod harness;
