@@ -118,8 +118,7 @@ impl Drop for LoopGuard {
 /// # }
 /// ```
 pub fn current_task() -> Option<TaskRef> {
-    let scope = taskloop_cancel::with_current_scope(|s| s.cloned())?;
-    scope.owner()?.downcast::<TaskRef>().ok().map(|t| *t)
+    TaskRef::current()
 }
 
 /// asyncio's `asyncio.all_tasks()`: the running loop's tasks that are not done, the current
@@ -155,5 +154,7 @@ pub fn current_task() -> Option<TaskRef> {
 /// ```
 pub fn all_tasks() -> Vec<TaskRef> {
     let loop_ = current_loop().expect("all_tasks() needs a running taskloop loop on this thread");
-    loop_.registry.snapshot()
+    let mut all = loop_.registry.snapshot();
+    all.extend(crate::task::eager::in_first_step(&loop_));
+    all
 }

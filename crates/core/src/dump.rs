@@ -70,7 +70,10 @@ pub struct TaskDump {
 /// ```
 pub fn dump() -> TaskDump {
     let loop_ = context::current_loop().expect("dump() needs a running taskloop loop on this thread");
-    let live = loop_.registry.snapshot_with_ages();
+    let mut live = loop_.registry.snapshot_with_ages();
+    // Eager tasks in their first step, created just now.
+    let age = loop_.registry.tracks_ages().then_some(std::time::Duration::ZERO);
+    live.extend(crate::task::eager::in_first_step(&loop_).into_iter().map(|t| (t, age)));
     let live_ids: std::collections::HashSet<TaskId> = live.iter().map(|(t, _)| t.id()).collect();
     let mut tasks: Vec<TaskInfo> = live
         .into_iter()

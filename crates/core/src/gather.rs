@@ -1,10 +1,10 @@
 //! Collecting the outcomes of many tasks: `gather`, `gather_settled`, `as_completed`.
 //!
-//! All three watch their tasks the way [`wait`](crate::wait) does: one waiter slot per task
-//! (no outcome read, no cancellation forwarded) in a `FuturesUnordered`, whose per-task wakers
-//! put exactly the task that finished on its ready queue. So a completion costs O(1), whatever
-//! the number of tasks, and the outcome is read from the typed handle only once the task is
-//! known to be done. Tasks already done when the call is made are taken first, in input order,
+//! All three watch their tasks the way [`wait`](crate::wait) does (`wait::DoneSet`): one
+//! waiter slot per task (no outcome read, no cancellation forwarded) that tells one shared
+//! collector "child i finished", with no waker or allocation per task. So a completion costs
+//! O(1), whatever the number of tasks, and the outcome is read from the typed handle only once
+//! the task is known to be done. Tasks already done when the call is made are taken first, in input order,
 //! without registering anything.
 
 use std::borrow::Borrow;
@@ -21,7 +21,7 @@ use taskloop_cancel::{Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
 use crate::sync::{Mutex, lock};
-use crate::task::{Task, TaskRef};
+use crate::task::Task;
 use crate::wait::DoneSet;
 
 /// The outcome of a task that is done, without its value: `Ok(())`, or how it ended.
@@ -117,7 +117,8 @@ impl<X> Hop<Result<X, TaskError>> {
 
 /// The typed handles given to a gathering call, and which of them are still running.
 struct Children<T> {
-    tasks: Vec<Task<T>>,
+    /// Shared with the forward target ([`GatherForward`]) while the call waits.
+    tasks: Arc<Vec<Task<T>>>,
     /// Tasks that were done at the call, in input order: reported before any other.
     ready: VecDeque<usize>,
     pending: DoneSet,
@@ -125,22 +126,23 @@ struct Children<T> {
     point: PointWaker,
     /// While a `gather` waits, where its task's requests go at once (asyncio's gathering
     /// future, whose `cancel()` cancels the children): registered when it first waits.
-    forward: Option<Arc<GatherForward>>,
+    forward: Option<Arc<GatherForward<T>>>,
 }
 
 /// A gathering call as the forward target of the task awaiting it: asyncio's
 /// `_GatheringFuture.cancel(msg)`, which cancels every child not done and remembers it was
 /// cancelled if any child accepted.
-struct GatherForward {
-    children: Vec<TaskRef>,
+struct GatherForward<T> {
+    children: Arc<Vec<Task<T>>>,
     /// The first request passed on and accepted: the call ends with it.
     cancelled: Mutex<Option<Cancelled>>,
 }
 
-impl Forward for GatherForward {
+impl<T: Send + 'static> Forward for GatherForward<T> {
     fn forward(&self, message: Option<Arc<str>>) -> bool {
         let mut accepted = false;
-        for child in &self.children {
+        // A task given twice is asked twice, as asyncio's gathering future asks each child.
+        for child in self.children.iter().filter(|child| !child.done()) {
             accepted |= child.header().cancel(message.clone());
         }
         if accepted {
@@ -158,7 +160,7 @@ impl<T: Send + 'static> Children<T> {
         let mut all = Vec::with_capacity(iter.size_hint().0);
         let mut seen = HashSet::new();
         let mut ready = VecDeque::new();
-        let mut pending = DoneSet::new();
+        let mut pending = DoneSet::with_capacity(iter.size_hint().0);
         for handle in iter {
             let task = handle.borrow();
             if dedup && !seen.insert(task.id()) {
@@ -168,56 +170,20 @@ impl<T: Send + 'static> Children<T> {
             if task.done() {
                 ready.push_back(index);
             } else {
-                pending.push(task.as_task_ref(), index);
+                pending.push(index);
             }
             all.push(task.clone());
         }
-        Children { tasks: all, ready, pending, point: PointWaker::new(), forward: None }
-    }
-}
-
-impl<T> Children<T> {
-    /// How many have not been reported by [`poll_next`](Self::poll_next) yet.
-    fn remaining(&self) -> usize {
-        self.ready.len() + self.pending.len()
-    }
-
-    /// The index of the next task done, `None` once every task was reported.
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
-        if let Some(index) = self.ready.pop_front() {
-            return Poll::Ready(Some(index));
-        }
-        self.pending.poll_next(cx)
-    }
-
-    /// Asks every task still running to stop, with the caller's message (as asyncio's
-    /// gathering future passes its `cancel(msg)` on to its children).
-    fn cancel_pending(&self, cancelled: &Cancelled) {
-        for (child, _) in self.pending.iter() {
-            child.header().cancel(cancelled.message_arc().cloned());
-        }
+        Children { tasks: Arc::new(all), ready, pending, point: PointWaker::new(), forward: None }
     }
 
     /// The call waits: from now on the awaiting task's requests are passed to the children
     /// at once (invariant 8 of the task module). Registered once.
     fn forward_while_waiting(&mut self) {
         if self.forward.is_none() {
-            let children = self.pending.iter().map(|(child, _)| child.clone()).collect();
-            let forward = Arc::new(GatherForward { children, cancelled: Mutex::new(None) });
+            let forward = Arc::new(GatherForward { children: self.tasks.clone(), cancelled: Mutex::new(None) });
             self.forward = Some(forward.clone());
             taskloop_cancel::forward_to(std::ptr::null(), || forward);
-        }
-    }
-
-    /// A request passed on while the call waited, if any child accepted one.
-    fn forwarded(&self) -> Option<Cancelled> {
-        self.forward.as_ref().and_then(|forward| lock(&forward.cancelled).clone())
-    }
-
-    /// The call is over (or dropped): requests no longer go to the children.
-    fn stop_forwarding(&mut self) {
-        if let Some(forward) = self.forward.take() {
-            taskloop_cancel::end_forward(Arc::as_ptr(&forward).cast());
         }
     }
 
@@ -235,9 +201,45 @@ impl<T> Children<T> {
     }
 }
 
+impl<T> Children<T> {
+    /// How many have not been reported by [`poll_next`](Self::poll_next) yet.
+    fn remaining(&self) -> usize {
+        self.ready.len() + self.pending.len()
+    }
+
+    /// The index of the next task done, `None` once every task was reported.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
+        if let Some(index) = self.ready.pop_front() {
+            return Poll::Ready(Some(index));
+        }
+        self.pending.poll_next(&self.tasks, cx)
+    }
+
+    /// Asks every task still running to stop, with the caller's message (as asyncio's
+    /// gathering future passes its `cancel(msg)` on to its children).
+    fn cancel_pending(&self, cancelled: &Cancelled) {
+        for index in self.pending.iter() {
+            self.tasks[index].header().cancel(cancelled.message_arc().cloned());
+        }
+    }
+
+    /// A request passed on while the call waited, if any child accepted one.
+    fn forwarded(&self) -> Option<Cancelled> {
+        self.forward.as_ref().and_then(|forward| lock(&forward.cancelled).clone())
+    }
+
+    /// The call is over (or dropped): requests no longer go to the children.
+    fn stop_forwarding(&mut self) {
+        if let Some(forward) = self.forward.take() {
+            taskloop_cancel::end_forward(Arc::as_ptr(&forward).cast());
+        }
+    }
+}
+
 impl<T> Drop for Children<T> {
     fn drop(&mut self) {
         self.stop_forwarding();
+        self.pending.forget(&self.tasks);
     }
 }
 
@@ -437,7 +439,7 @@ fn retrieve_later<T: Send + 'static>(children: &Children<T>) {
     for &index in &children.ready {
         drop(children.tasks[index].exception());
     }
-    for (_, index) in children.pending.iter() {
+    for index in children.pending.iter() {
         let task = &children.tasks[index];
         task.add_done_callback(|task| drop(task.exception()));
     }
@@ -522,7 +524,7 @@ fn poll_gather_settled<T: Clone + Send + 'static>(
     phase.take_forwarded(children);
     match std::mem::replace(phase, Phase::Finished) {
         Phase::Cancelling(cancelled) => {
-            for task in &children.tasks {
+            for task in children.tasks.iter() {
                 drop(task.exception());
             }
             Poll::Ready(Err(TaskError::Cancelled(cancelled)))

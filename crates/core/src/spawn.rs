@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::context;
-use crate::task::{Harness, Header, Loop, MAIN, START_GATED, Shared, Task, TaskRef, gate};
+use crate::event_loop::RegistryKey;
+use crate::task::{Harness, Header, Loop, MAIN, START_GATED, Shared, Task, TaskRef, eager, gate};
 
 /// Why a task could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -282,7 +283,8 @@ where
 }
 
 /// An eager task: the body is boxed (so the harness may move to tokio after being polled), its
-/// first step runs here, and tokio sees it only if it suspends.
+/// first step runs here, and tokio and the loop's registry see it only if it suspends (during
+/// the step `all_tasks()` finds it through `task::eager`).
 #[track_caller]
 fn spawn_eager<F, T, E>(loop_: Arc<Loop>, name: Option<Arc<str>>, fut: F) -> Task<T>
 where
@@ -291,10 +293,11 @@ where
     E: Into<anyhow::Error>,
 {
     let shared = Arc::new(Shared::new(loop_, name, 0));
-    let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
-    let mut harness = Harness::new(shared.clone(), key, task_span(&shared.header), Box::pin(fut));
+    let mut harness = Harness::new(shared.clone(), RegistryKey::NONE, task_span(&shared.header), Box::pin(fut));
     let forwarding = Waker::from(shared.clone());
-    if !harness.poll_eagerly(&forwarding) {
+    let finished = eager::first_step(|| harness.poll_eagerly(&forwarding));
+    if !finished {
+        harness.set_registry_key(shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone())));
         spawn_harness(&shared.header, harness);
     }
     Task::from_shared(shared)

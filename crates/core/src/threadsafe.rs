@@ -186,7 +186,8 @@ impl LoopHandle {
     }
 
     /// The loop's tasks that are not done, from any thread: asyncio's `asyncio.all_tasks(loop)`.
-    /// Empty once the loop has ended.
+    /// Empty once the loop has ended. An eager task in the middle of its first step (inside
+    /// `create_task` on a loop thread) is not listed yet: only that thread sees it then.
     pub fn all_tasks(&self) -> Vec<TaskRef> {
         self.shared.upgrade().map(|shared| shared.registry.snapshot()).unwrap_or_default()
     }

@@ -46,11 +46,22 @@ pub(crate) struct Registry<R> {
 /// bytes of slab entry and no measurable instruction.
 type Shard<R> = Slab<(R, u32)>;
 
+impl RegistryKey {
+    /// No entry: an eager task in its first step, registered only if that step suspends. A
+    /// sentinel rather than an `Option`, which would make every task's harness 4 bytes larger.
+    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u32::MAX, key: u32::MAX };
+}
+
 impl<R: Registered> Registry<R> {
     pub(super) fn new(shards: usize, track_ages: bool) -> Self {
         let n = shards.max(1).next_power_of_two();
         let started = track_ages.then(tokio::time::Instant::now);
         Registry { shards: (0..n).map(|_| std::sync::Mutex::new(Slab::new())).collect(), started }
+    }
+
+    /// Whether the loop tracks task ages (`Builder::track_task_ages`).
+    pub(crate) fn tracks_ages(&self) -> bool {
+        self.started.is_some()
     }
 
     /// Milliseconds of the loop's clock since it was built, if it tracks task ages.
@@ -77,8 +88,10 @@ impl<R: Registered> Registry<R> {
     }
 
     /// Removes the task and returns its registry handle, for the caller to drop unlocked.
+    /// Nothing for [`RegistryKey::NONE`].
     pub(crate) fn remove(&self, key: &RegistryKey) -> Option<R> {
-        lock(&self.shards[key.shard as usize]).try_remove(key.key as usize).map(|(task, _)| task)
+        let shard = self.shards.get(key.shard as usize)?;
+        lock(shard).try_remove(key.key as usize).map(|(task, _)| task)
     }
 
     /// Every registered task that is not done.

@@ -23,6 +23,7 @@ pin_project! {
         // The task as the current cancel scope: swapped into the thread-local for each poll
         // of the body and back, so a poll costs no reference counting.
         scope: ScopeSlot,
+        // `RegistryKey::NONE` for an eager task until its first step suspends (`task::eager`).
         key: RegistryKey,
         // The task's tracing span, entered around each poll; `None` (and no allocation) when
         // no subscriber wants it, which keeps tokio's task cell small.
@@ -172,6 +173,12 @@ where
     pub(crate) fn poll_eagerly(&mut self, waker: &Waker) -> bool {
         Pin::new(&mut *self).poll_body(&mut Context::from_waker(waker), true).is_ready()
     }
+
+    /// An eager task whose first step suspended enters the loop's registry, before tokio
+    /// first polls it.
+    pub(crate) fn set_registry_key(&mut self, key: RegistryKey) {
+        self.key = key;
+    }
 }
 
 /// `abort()` acted on: the body is dropped first (invariant 5), then the task ends cancelled.
@@ -181,9 +188,21 @@ fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
 
 /// Drops the body (reporting a panic in its `Drop`), then completes the task and tells
 /// awaiters, callbacks and the registry: the harness is `Done`.
+#[inline]
 fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Poll<()> {
     *this.stage = Stage::Done;
-    let (shared, key, mut body) = (this.shared, this.key, this.body);
+    complete(this.shared, this.key, this.body, result);
+    Poll::Ready(())
+}
+
+/// [`finish`] past the stage: the fields it needs, passed on their own rather than the whole
+/// projection (which costs instructions on every task's completion).
+fn complete<F, T>(
+    shared: &Arc<Shared<T>>,
+    key: &RegistryKey,
+    mut body: Pin<&mut Option<F>>,
+    result: Result<T, TaskError>,
+) {
     let header = &shared.header;
     if body.is_some()
         && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
@@ -205,5 +224,4 @@ fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Po
         header.loop_.schedule_stop();
     }
     drop(registered);
-    Poll::Ready(())
 }

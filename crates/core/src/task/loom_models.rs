@@ -334,3 +334,48 @@ fn loom_a_forwarded_cancel_racing_the_awaited_task_completing_is_never_lost() {
     });
     assert!(SEEN.all_seen(), "both orders of the race ran");
 }
+
+#[test]
+fn loom_children_finishing_while_their_collector_looks_are_each_reported_once_and_wake_it_once_per_batch() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let (loop_, first) = new_task();
+        let second = Arc::new(Shared::<u32>::new(loop_.clone(), None, 0));
+        let collector = super::Collector::new();
+        let finishers: Vec<_> = [first.clone(), second.clone()]
+            .into_iter()
+            .map(|child| {
+                let loop_ = loop_.clone();
+                thread::spawn(move || {
+                    let _ = complete(&loop_, &child, Ok(1));
+                })
+            })
+            .collect();
+        // The caller's first look: registers the collector with each child not done, then
+        // takes what was reported meanwhile and leaves its waker.
+        let mut seen = [0usize; 2];
+        let mut keys = [None, None];
+        for (position, child) in [&first, &second].into_iter().enumerate() {
+            if child.header.register_report(&mut keys[position], &collector, position).is_ready() {
+                seen[position] += 1;
+            }
+        }
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut batch = Vec::new();
+        collector.take_finished(&waker, &mut batch);
+        batch.iter().for_each(|&position| seen[position] += 1);
+        for finisher in finishers {
+            finisher.join().unwrap();
+        }
+        // The next look, once both children are done.
+        let mut later = Vec::new();
+        collector.take_finished(&waker, &mut later);
+        later.iter().for_each(|&position| seen[position] += 1);
+        assert_eq!(seen, [1, 1], "each child reported exactly once");
+        let wakes = counter.0.load(Ordering::SeqCst);
+        assert_eq!(wakes, usize::from(!later.is_empty()), "one wake-up for the batch after the look, none before");
+        SEEN.saw(!later.is_empty());
+    });
+    assert!(SEEN.all_seen(), "children finished both before and after the caller looked");
+}

@@ -40,7 +40,7 @@
 //! | `flags` (atomic) | only inside transitions, under the `state` lock (except `RETRIEVED`, set by readers, `ARMED`, set by the harness with one CAS, and `BLOCK_DELIVERED`, cleared by the harness as a poll begins) | anyone, lock-free |
 //! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
 //! | `state.task_waker` | harness, when its body first returns `Pending`; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
-//! | `state.waiters` | awaiters (register/remove) while not Done; drained at completion | completion |
+//! | `state.waiters` | awaiters (register/remove) and the collectors of `wait`/`gather`/`as_completed` (`register_report`) while not Done; drained at completion | completion (wakes the wakers, tells the collectors, in registration order) |
 //! | `state.rare.callbacks` | `add/remove_done_callback` (`rare` is allocated by the first add); closed (drained) at completion | completion |
 //! | `state.rare.points` | cancellation points polled with a waker other than the task's (`register_point`/`forget_point`, through `taskloop_cancel::PointWaker`) | `cancel()` (cloned under lock, woken after) |
 //! | `state.rare.waking_points` | `cancel()`, around waking `rare.points` outside the lock (mirrored by `WAKING`) | `arm_cancel` through `WAKING` |
@@ -145,6 +145,7 @@
 
 #[cfg(feature = "tokio-util")]
 mod done;
+pub(crate) mod eager;
 pub(crate) mod gate;
 mod handle;
 mod harness;
@@ -169,8 +170,8 @@ use taskloop_cancel::{BlockCancel, CancelScope, CancelState, Cancelled, Forward,
 use crate::error::TaskError;
 use crate::event_loop::{Callback, LoopShared, Report};
 use crate::sync::{AtomicU16, Mutex, Ordering, lock};
-pub(crate) use waiters::WaiterKey;
-use waiters::{Waiters, WakeList};
+pub(crate) use waiters::{Collector, WaiterKey};
+use waiters::{Waiter, Waiters, WakeList};
 
 /// The body has finished; `state.outcome` is set (invariant 1).
 const DONE: u16 = 1;
@@ -249,8 +250,8 @@ struct State {
     /// next such await, cleared when one is dropped unfinished and at completion; a target left
     /// from an await that finished is done, and refuses (invariant 8).
     forward: Option<Arc<dyn Forward>>,
-    /// Allocated by the first done callback or foreign-woken cancellation point: most tasks
-    /// never have either.
+    /// Allocated by the first done callback, foreign-woken cancellation point or second
+    /// concurrent waiter: most tasks never have any.
     rare: Option<Box<Rare>>,
     name: Option<Arc<str>>,
     outcome: Option<Result<(), TaskError>>,
@@ -266,6 +267,8 @@ struct Rare {
     points: Slab<Waker>,
     /// How many `cancel()` calls are waking `points` right now (`WAKING`).
     waking_points: u16,
+    /// The waiters after the first (`Waiters` keeps that one inline).
+    waiters: Slab<Waiter>,
 }
 
 /// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
@@ -922,11 +925,12 @@ impl Header {
             Err(_) => FAILED,
         };
         st.outcome = Some(outcome);
+        let state = &mut *st;
         let completion = Completion {
-            waiters: st.waiters.take_all(),
-            callbacks: st.rare.as_mut().map_or_else(Vec::new, |rare| rare.callbacks.close()),
-            task_waker: st.task_waker.take(),
-            forward: st.forward.take(),
+            waiters: state.waiters.take_all(&mut state.rare),
+            callbacks: state.rare.as_mut().map_or_else(Vec::new, |rare| rare.callbacks.close()),
+            task_waker: state.task_waker.take(),
+            forward: state.forward.take(),
         };
         self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ARMED | ABORT);
         drop(st);
@@ -985,9 +989,36 @@ impl Header {
             *key = None;
             return Poll::Ready(());
         }
-        let replaced = st.waiters.register(key, cx.waker());
+        if key.is_none() {
+            // The first poll of this wait: a new slot, nothing replaced.
+            let state = &mut *st;
+            state.waiters.add(&mut state.rare, key, Waiter::Wake(cx.waker().clone()));
+            return Poll::Pending;
+        }
+        let state = &mut *st;
+        let replaced = state.waiters.register(&mut state.rare, key, cx.waker());
         drop(st);
         drop(replaced);
+        Poll::Pending
+    }
+
+    /// Waits for `DONE` on behalf of a call waiting for many tasks: unless the task is done,
+    /// takes a new waiter slot `key` (invariant 4) telling `collector` "child `position`
+    /// finished" at completion, in its turn among the waiters. Called once per child: the
+    /// collector hears of it only at completion, so a child it was told about is done.
+    pub(crate) fn register_report(&self, key: &mut WaiterKey, collector: &Arc<Collector>, position: usize) -> Poll<()> {
+        if self.is_done() {
+            *key = None;
+            return Poll::Ready(());
+        }
+        let mut st = lock(&self.state);
+        if st.outcome.is_some() {
+            *key = None;
+            return Poll::Ready(());
+        }
+        debug_assert!(key.is_none(), "a child registers its collector once");
+        let state = &mut *st;
+        state.waiters.add(&mut state.rare, key, Waiter::Report(collector.clone(), position));
         Poll::Pending
     }
 
@@ -997,7 +1028,10 @@ impl Header {
         if self.is_done() {
             return;
         }
-        let removed = lock(&self.state).waiters.remove(k);
+        let mut st = lock(&self.state);
+        let state = &mut *st;
+        let removed = state.waiters.remove(&mut state.rare, k);
+        drop(st);
         drop(removed);
     }
 
@@ -1019,6 +1053,10 @@ impl Header {
     /// target; a request pending when the await is polled, here); the awaiter then keeps
     /// waiting and sees whatever this task ends with. Resolves to the outcome without its
     /// value.
+    ///
+    /// `#[inline]`: since core's loop layer was split out (40fc2e1) the compiler no longer
+    /// inlined it into `Task::poll` on its own, which cost spawn+await 87 instructions (2%).
+    #[inline]
     pub(crate) fn poll_await(
         &self,
         key: &mut WaiterKey,

@@ -117,6 +117,12 @@ impl TaskRef {
         TaskRef { task, waiter: None, point: PointWaker::new(), yielded: false }
     }
 
+    /// The task whose body is being polled on this thread (`current_task()`).
+    pub(crate) fn current() -> Option<TaskRef> {
+        let scope = taskloop_cancel::with_current_scope(|s| s.cloned())?;
+        scope.owner()?.downcast::<TaskRef>().ok().map(|t| *t)
+    }
+
     pub(crate) fn header(&self) -> &Header {
         self.task.header()
     }

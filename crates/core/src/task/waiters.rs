@@ -1,9 +1,14 @@
-//! The wakers of the handles awaiting one task.
+//! The waiters of one task: the wakers of the handles awaiting it, and the *collectors* of
+//! calls that wait for many tasks at once (`wait`, `gather`, `as_completed`).
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::task::Waker;
 
 use slab::Slab;
+
+use super::Rare;
+use crate::sync::{Mutex, lock};
 
 /// Which waiter slot a handle holds, if any: kept in every handle, so it is four bytes.
 /// 1 is the inline slot, `k + 2` is slab entry `k`.
@@ -14,20 +19,82 @@ fn key_of(slot: usize) -> NonZeroU32 {
     NonZeroU32::new(u32::try_from(slot + 1).expect("fewer than 2^32 awaiters")).expect("slot + 1 is not zero")
 }
 
-/// One slot per awaiting handle. The first awaiter is stored inline, so the common case of a
-/// single awaiter allocates nothing; further awaiters go to a slab.
-/// The slab is boxed and allocated only for a second concurrent awaiter, so a task costs
-/// 24 bytes here.
-#[derive(Default)]
-pub(super) struct Waiters {
-    first: Option<Waker>,
-    rest: Option<Box<Slab<Waker>>>,
+/// One waiter of a task, told once when the task completes.
+pub(super) enum Waiter {
+    /// An awaiting handle's waker: woken.
+    Wake(Waker),
+    /// A call waiting for many tasks, which knows this task as its child `position`: the
+    /// collector is told "child `position` finished". No waker (and no allocation) per child.
+    Report(Arc<Collector>, usize),
 }
 
-/// Wakers taken out at completion, woken after the lock is released.
+impl Waiter {
+    #[inline]
+    fn notify(self) {
+        match self {
+            Waiter::Wake(waker) => waker.wake(),
+            Waiter::Report(collector, position) => collector.report(position),
+        }
+    }
+}
+
+/// What a call waiting for many tasks (`wait::DoneSet`) hears from them: the positions of the
+/// children that finished, in the order they finished, and the caller's waker. The first
+/// child to finish since the caller last looked wakes it; the others of that batch join, so
+/// the caller is woken once per batch.
+pub(crate) struct Collector {
+    state: Mutex<Collected>,
+}
+
+struct Collected {
+    finished: Vec<usize>,
+    caller: Option<Waker>,
+}
+
+impl Collector {
+    pub(crate) fn new() -> Arc<Collector> {
+        Arc::new(Collector { state: Mutex::new(Collected { finished: Vec::new(), caller: None }) })
+    }
+
+    /// Child `position` finished (called by its completion, with no task lock held).
+    fn report(&self, position: usize) {
+        let caller = {
+            let mut st = lock(&self.state);
+            st.finished.push(position);
+            if st.finished.len() == 1 { st.caller.clone() } else { None }
+        };
+        if let Some(caller) = caller {
+            caller.wake();
+        }
+    }
+
+    /// The caller looks: keeps `waker` as the caller's (unless the one kept already wakes the
+    /// same task) and swaps the children reported since the last look into `into` (which
+    /// must be empty; its buffer is reused for the next batch).
+    pub(crate) fn take_finished(&self, waker: &Waker, into: &mut Vec<usize>) {
+        let mut st = lock(&self.state);
+        if !st.caller.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            st.caller = Some(waker.clone());
+        }
+        std::mem::swap(&mut st.finished, into);
+    }
+}
+
+/// One slot per waiter. The first waiter is stored inline, so the common case of a single
+/// awaiter (or a single collector) allocates nothing; further waiters go to a slab in the
+/// task's `Rare` part, allocated only for a second concurrent waiter. (Inline, the slab would
+/// make every task's header 8 bytes larger, which costs more in glibc's reuse of freed task
+/// memory than the slab's indirection does.)
+#[derive(Default)]
+pub(super) struct Waiters {
+    first: Option<Waiter>,
+}
+
+/// Waiters taken out at completion, told after the lock is released, in registration order
+/// (the inline slot first, then the slab's).
 pub(super) struct WakeList {
-    first: Option<Waker>,
-    rest: Option<Box<Slab<Waker>>>,
+    first: Option<Waiter>,
+    rest: Option<Slab<Waiter>>,
 }
 
 impl Waiters {
@@ -36,57 +103,78 @@ impl Waiters {
     }
 
     /// Registers `waker` in slot `key` (allocating a slot if `key` is `None`), and returns the
-    /// waker it replaced, for the caller to drop after unlocking.
-    pub(super) fn register(&mut self, key: &mut WaiterKey, waker: &Waker) -> Option<Waker> {
+    /// waiter it replaced, for the caller to drop after unlocking. `rare`: the task's, where
+    /// the slab of further waiters is.
+    pub(super) fn register(
+        &mut self,
+        rare: &mut Option<Box<Rare>>,
+        key: &mut WaiterKey,
+        waker: &Waker,
+    ) -> Option<Waiter> {
         match *key {
             Some(k) => {
                 let slot = match k.get() {
                     1 => self.first.as_mut(),
-                    n => self.rest.as_mut().and_then(|rest| rest.get_mut(n as usize - 2)),
+                    n => rare.as_deref_mut().and_then(|rare| rare.waiters.get_mut(n as usize - 2)),
                 };
                 match slot {
-                    Some(old) if old.will_wake(waker) => None,
-                    Some(old) => Some(std::mem::replace(old, waker.clone())),
+                    Some(Waiter::Wake(old)) if old.will_wake(waker) => None,
+                    Some(old) => Some(std::mem::replace(old, Waiter::Wake(waker.clone()))),
                     None => {
                         // The slot was freed (invariant 4 makes this unreachable); take a new one.
                         *key = None;
-                        self.register(key, waker)
+                        self.register(rare, key, waker)
                     }
                 }
             }
             None => {
-                if self.first.is_none() {
-                    self.first = Some(waker.clone());
-                    *key = Some(key_of(0));
-                } else {
-                    let rest = self.rest.get_or_insert_with(Box::default);
-                    *key = Some(key_of(rest.insert(waker.clone()) + 1));
-                }
+                self.add(rare, key, Waiter::Wake(waker.clone()));
                 None
             }
         }
     }
 
-    /// Frees slot `key` and returns its waker, for the caller to drop after unlocking.
-    pub(super) fn remove(&mut self, key: NonZeroU32) -> Option<Waker> {
-        match key.get() {
-            1 => self.first.take(),
-            n => self.rest.as_mut()?.try_remove(n as usize - 2),
+    /// Registers a new waiter in a new slot, whose key goes to `key`.
+    #[inline]
+    pub(super) fn add(&mut self, rare: &mut Option<Box<Rare>>, key: &mut WaiterKey, waiter: Waiter) {
+        if self.first.is_none() {
+            self.first = Some(waiter);
+            *key = Some(key_of(0));
+        } else {
+            *key = Some(key_of(add_to_rest(rare, waiter) + 1));
         }
     }
 
-    pub(super) fn take_all(&mut self) -> WakeList {
-        WakeList { first: self.first.take(), rest: std::mem::take(&mut self.rest) }
+    /// Frees slot `key` and returns its waiter, for the caller to drop after unlocking.
+    pub(super) fn remove(&mut self, rare: &mut Option<Box<Rare>>, key: NonZeroU32) -> Option<Waiter> {
+        match key.get() {
+            1 => self.first.take(),
+            n => rare.as_deref_mut()?.waiters.try_remove(n as usize - 2),
+        }
+    }
+
+    pub(super) fn take_all(&mut self, rare: &mut Option<Box<Rare>>) -> WakeList {
+        let rest =
+            rare.as_deref_mut().filter(|rare| !rare.waiters.is_empty()).map(|rare| std::mem::take(&mut rare.waiters));
+        WakeList { first: self.first.take(), rest }
     }
 }
 
+/// A second concurrent waiter (or more): into the slab, allocating `rare` if need be.
+#[cold]
+fn add_to_rest(rare: &mut Option<Box<Rare>>, waiter: Waiter) -> usize {
+    rare.get_or_insert_with(Box::default).waiters.insert(waiter)
+}
+
 impl WakeList {
+    #[inline]
     pub(super) fn wake_all(self) {
-        if let Some(w) = self.first {
-            w.wake();
+        let WakeList { first, rest } = self;
+        if let Some(w) = first {
+            w.notify();
         }
-        for w in self.rest.into_iter().flat_map(|rest| rest.into_iter()).map(|(_, w)| w) {
-            w.wake();
+        if let Some(rest) = rest {
+            rest.into_iter().for_each(|(_, w)| w.notify());
         }
     }
 }

@@ -44,6 +44,57 @@ fn during_the_eager_step_the_new_task_is_current_and_listed_in_all_tasks() {
     .unwrap();
 }
 
+// An eager task that finishes in its first step never enters the loop's registry; during the
+// step `all_tasks()` and `dump()` still list it, and its eager creator too when steps nest.
+// asyncio 3.13:
+//
+//     async def main():
+//         asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+//         seen = {}
+//         async def inner():
+//             seen['inner'] = sorted(t.get_name() for t in asyncio.all_tasks())
+//         async def outer():
+//             asyncio.create_task(inner())
+//             seen['outer_after'] = sorted(t.get_name() for t in asyncio.all_tasks())
+//             await asyncio.sleep(0)
+//         o = asyncio.create_task(outer())
+//         seen['main'] = sorted(t.get_name() for t in asyncio.all_tasks())
+//         await o
+//         print(seen['inner'], seen['outer_after'], seen['main'])
+//
+// prints `['Task-1', 'Task-2', 'Task-3'] ['Task-1', 'Task-2'] ['None', 'Task-1']`: the same
+// tasks, main and outer, in the last list (3.13 names the eager task that suspended `None`).
+on_both_flavours! {
+    fn nested_eager_steps_list_every_task_in_its_first_step_in_all_tasks_and_dump() {
+        let ids = |tasks: Vec<taskloop::TaskRef>| {
+            let mut ids: Vec<u64> = tasks.iter().map(|t| t.id().as_u64()).collect();
+            ids.sort_unstable();
+            ids
+        };
+        let main = current_task().unwrap().id().as_u64();
+        let outer = create_eager_task(async move {
+            let outer = current_task().unwrap().id().as_u64();
+            let inner = create_eager_task(async move {
+                let inner = current_task().unwrap().id().as_u64();
+                let dumped: Vec<u64> = taskloop::dump().tasks.iter().map(|t| t.id.as_u64()).collect();
+                anyhow::Ok((inner, ids(all_tasks()), dumped))
+            });
+            let (inner_id, seen_in_inner, dumped_in_inner) = inner.result()?;
+            let after_inner = ids(all_tasks());
+            yield_now().await?;
+            anyhow::Ok((outer, inner_id, seen_in_inner, dumped_in_inner, after_inner))
+        });
+        let seen_by_main = ids(all_tasks());
+        let (outer_id, inner_id, seen_in_inner, dumped_in_inner, after_inner) = (&outer).await?;
+        assert_eq!(seen_in_inner, [main, outer_id, inner_id], "both steps are listed, and main");
+        assert_eq!(dumped_in_inner, [main, outer_id, inner_id], "dump() lists them too, by id");
+        assert_eq!(after_inner, [main, outer_id], "the inner task finished in its step");
+        assert_eq!(seen_by_main, [main, outer_id], "the outer task suspended, so it is registered");
+        assert!(!all_tasks().iter().any(|t| t.id().as_u64() == outer_id), "done tasks leave all_tasks");
+        anyhow::Ok(())
+    }
+}
+
 #[test]
 fn done_callbacks_of_an_eagerly_finished_task_are_scheduled_not_run_inline() {
     paused(async {
