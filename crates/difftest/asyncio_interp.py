@@ -33,7 +33,8 @@ behaviour (README, "Differences from asyncio") or a later CPython's:
   cancelled task from a value),
 - a cancelled `gather` reports the cancellation, with the message it passed on, even if a child
   failed while it was being cancelled (asyncio reports that failure, or a message taken from
-  its last child; taskloop's documented choice),
+  its last child), and only once every child has ended (asyncio's resolves at the first child
+  that ends cancelled): taskloop's documented choice,
 - `asyncio.run` stops right after main's done callbacks have run (the steps and callbacks
   queued before main ended run first; taskloop's documented choice, as tokio has no loop
   iterations): asyncio finishes the loop iteration its stop callback runs in, which may also
@@ -277,15 +278,28 @@ async def gather(tasks, settled):
         return await outer
     except Exception:
         if messages:
-            raise asyncio.CancelledError(*([messages[0]] if messages[0] is not None else [])) from None
+            raise await cancelled_once_all_done(tasks, messages[0]) from None
         raise
     except asyncio.CancelledError:
         # CPython builds this error from the *last* child's `_make_cancelled_error()` (3.13's
         # `_done_callback`), so its message is that child's, or none; taskloop reports the
         # message of the cancellation the gather passed on.
         if messages:
-            raise asyncio.CancelledError(*([messages[0]] if messages[0] is not None else [])) from None
+            raise await cancelled_once_all_done(tasks, messages[0]) from None
         raise
+
+
+async def cancelled_once_all_done(tasks, message):
+    """A cancelled gather's end as taskloop documents it: it waits for every child (asyncio's
+    resolves at the first child that ends cancelled), passing later requests on to those still
+    running, and then reports the first cancellation it passed on."""
+    while pending := [t for t in tasks if not t.done()]:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError as e:
+            for t in pending:
+                t.cancel(*e.args)
+    return asyncio.CancelledError(*([message] if message is not None else []))
 
 
 class TaskGroup(asyncio.TaskGroup):
