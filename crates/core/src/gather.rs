@@ -4,8 +4,8 @@
 //! waiter slot per task (no outcome read, no cancellation forwarded) that tells one shared
 //! collector "child i finished", with no waker or allocation per task. So a completion costs
 //! O(1), whatever the number of tasks, and the outcome is read from the typed handle only once
-//! the task is known to be done. Tasks already done when the call is made are taken first, in input order,
-//! without registering anything.
+//! the task is known to be done. Tasks already done when the call is made are taken first, in
+//! input order, without registering anything.
 
 use std::borrow::Borrow;
 use std::collections::{HashSet, VecDeque};
@@ -98,7 +98,8 @@ impl<X> Hop<Result<X, TaskError>> {
     }
 
     /// While an outcome is held, this poll's result: the next hop, or a cancellation of the
-    /// caller that arrived meanwhile (the held outcome is then dropped). `None` otherwise.
+    /// caller that arrived meanwhile (which replaces a held value or failure; a held
+    /// cancellation stands). `None` otherwise.
     fn poll_held(&mut self, point: &mut PointWaker, cx: &Context<'_>) -> Option<Poll<Result<X, TaskError>>> {
         if !self.holding() {
             return None;

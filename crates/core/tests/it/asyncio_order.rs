@@ -480,40 +480,42 @@ fn a_request_during_gathers_resumption_keeps_the_gathered_cancellation() {
 /// ```
 #[test]
 fn an_as_completed_reader_of_running_tasks_waits_without_a_step_of_its_own() {
-    let log = paused(async move {
-        let log = Log::default();
-        let p = create_task(async {
-            sleep(Duration::from_secs(10)).await?;
-            anyhow::Ok(())
-        });
-        let reader_log = log.clone();
-        let a = create_task(async move {
-            let mut items = taskloop::as_completed([&p]);
-            while let Some(item) = futures::StreamExt::next(&mut items).await {
-                if item.is_err_and(|e| e.is_cancelled()) {
-                    reader_log.push("reader cancelled");
-                    break;
+    let log = taskloop_test_support::within(30, move || {
+        paused(async move {
+            let log = Log::default();
+            let p = create_task(async {
+                sleep(Duration::from_secs(10)).await?;
+                anyhow::Ok(())
+            });
+            let reader_log = log.clone();
+            let a = create_task(async move {
+                let mut items = taskloop::as_completed([&p]);
+                while let Some(item) = futures::StreamExt::next(&mut items).await {
+                    if item.is_err_and(|e| e.is_cancelled()) {
+                        reader_log.push("reader cancelled");
+                        break;
+                    }
                 }
-            }
-            p.cancel();
-            anyhow::Ok(())
-        });
-        let yielder_log = log.clone();
-        let d = create_task(async move {
-            sleep(Duration::ZERO).await?;
-            yielder_log.push("yielder resumed");
-            anyhow::Ok(())
-        });
-        let (canceller_log, target) = (log.clone(), a.clone());
-        let b = create_task(async move {
-            target.cancel();
-            canceller_log.push("canceller");
-            anyhow::Ok(())
-        });
-        let _ = taskloop::gather_settled([&a, &d, &b]).await;
-        anyhow::Ok(log)
-    })
-    .unwrap();
+                p.cancel();
+                anyhow::Ok(())
+            });
+            let yielder_log = log.clone();
+            let d = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                yielder_log.push("yielder resumed");
+                anyhow::Ok(())
+            });
+            let (canceller_log, target) = (log.clone(), a.clone());
+            let b = create_task(async move {
+                target.cancel();
+                canceller_log.push("canceller");
+                anyhow::Ok(())
+            });
+            let _ = taskloop::gather_settled([&a, &d, &b]).await;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
     log.check(&["canceller", "yielder resumed", "reader cancelled"]);
 }
 
@@ -534,43 +536,45 @@ fn an_as_completed_reader_of_running_tasks_waits_without_a_step_of_its_own() {
 /// ```
 #[test]
 fn a_task_finishing_while_the_as_completed_reader_resumes_arrives_after_that_step() {
-    let log = paused(async move {
-        let log = Log::default();
-        let a_log = log.clone();
-        let a = create_task(async move {
-            sleep(Duration::ZERO).await?;
-            a_log.push("a done");
-            anyhow::Ok("a")
-        });
-        let b_slot: std::sync::Arc<std::sync::Mutex<Option<Task<&'static str>>>> = Default::default();
-        let (reader_log, reader_a, reader_b) = (log.clone(), a.clone(), b_slot.clone());
-        let r = create_task(async move {
-            let b = reader_b.lock().unwrap().clone().expect("b is created before the reader runs");
-            let mut items = taskloop::as_completed([&reader_a, &b]);
-            while let Some(item) = futures::StreamExt::next(&mut items).await {
-                reader_log.push(format!("read {}", item?));
-            }
-            anyhow::Ok(())
-        });
-        let b_log = log.clone();
-        let b = create_task(async move {
-            a.await?;
-            b_log.push("b done");
-            anyhow::Ok("b")
-        });
-        *b_slot.lock().unwrap() = Some(b);
-        let ticker_log = log.clone();
-        let t = create_task(async move {
-            for i in 0..6 {
-                ticker_log.push(format!("tick {i}"));
+    let log = taskloop_test_support::within(30, move || {
+        paused(async move {
+            let log = Log::default();
+            let a_log = log.clone();
+            let a = create_task(async move {
                 sleep(Duration::ZERO).await?;
-            }
-            anyhow::Ok(())
-        });
-        let _ = taskloop::gather([&r, &t]).await?;
-        anyhow::Ok(log)
-    })
-    .unwrap();
+                a_log.push("a done");
+                anyhow::Ok("a")
+            });
+            let b_slot: std::sync::Arc<std::sync::Mutex<Option<Task<&'static str>>>> = Default::default();
+            let (reader_log, reader_a, reader_b) = (log.clone(), a.clone(), b_slot.clone());
+            let r = create_task(async move {
+                let b = reader_b.lock().unwrap().clone().expect("b is created before the reader runs");
+                let mut items = taskloop::as_completed([&reader_a, &b]);
+                while let Some(item) = futures::StreamExt::next(&mut items).await {
+                    reader_log.push(format!("read {}", item?));
+                }
+                anyhow::Ok(())
+            });
+            let b_log = log.clone();
+            let b = create_task(async move {
+                a.await?;
+                b_log.push("b done");
+                anyhow::Ok("b")
+            });
+            *b_slot.lock().unwrap() = Some(b);
+            let ticker_log = log.clone();
+            let t = create_task(async move {
+                for i in 0..6 {
+                    ticker_log.push(format!("tick {i}"));
+                    sleep(Duration::ZERO).await?;
+                }
+                anyhow::Ok(())
+            });
+            let _ = taskloop::gather([&r, &t]).await?;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
     log.check(&["tick 0", "a done", "tick 1", "b done", "tick 2", "read a", "tick 3", "read b", "tick 4", "tick 5"]);
 }
 
@@ -594,37 +598,39 @@ fn a_task_finishing_while_the_as_completed_reader_resumes_arrives_after_that_ste
 /// ```
 #[test]
 fn a_request_after_the_gathered_child_ended_keeps_its_cancellation_and_beats_its_failure() {
-    for child_cancels in [true, false] {
-        let log = paused(async move {
-            let log = Log::default();
-            let c = create_task(async move {
-                sleep(Duration::ZERO).await?;
-                if child_cancels {
-                    current_task().unwrap().cancel_with("m5");
-                    return anyhow::Ok(1);
-                }
-                anyhow::bail!("E")
-            });
-            let (g_log, gathered) = (log.clone(), c.clone());
-            let g = create_task(async move {
-                if let Err(e) = taskloop::gather([&gathered]).await {
-                    g_log.push(format!("gather raised {:?}", e.cancel_message()));
-                }
-                anyhow::Ok(())
-            });
-            let (o_log, target) = (log.clone(), g.clone());
-            let o = create_task(async move {
-                sleep(Duration::ZERO).await?;
-                o_log.push(format!("cancel -> {}", target.cancel_with("m9")));
-                anyhow::Ok(())
-            });
-            let _ = (g.await, o.await, c.await);
-            anyhow::Ok(log)
-        })
-        .unwrap();
-        let expected = if child_cancels { "gather raised Some(\"m5\")" } else { "gather raised Some(\"m9\")" };
-        log.check(&["cancel -> true", expected]);
-    }
+    taskloop_test_support::within(30, || {
+        for child_cancels in [true, false] {
+            let log = paused(async move {
+                let log = Log::default();
+                let c = create_task(async move {
+                    sleep(Duration::ZERO).await?;
+                    if child_cancels {
+                        current_task().unwrap().cancel_with("m5");
+                        return anyhow::Ok(1);
+                    }
+                    anyhow::bail!("E")
+                });
+                let (g_log, gathered) = (log.clone(), c.clone());
+                let g = create_task(async move {
+                    if let Err(e) = taskloop::gather([&gathered]).await {
+                        g_log.push(format!("gather raised {:?}", e.cancel_message()));
+                    }
+                    anyhow::Ok(())
+                });
+                let (o_log, target) = (log.clone(), g.clone());
+                let o = create_task(async move {
+                    sleep(Duration::ZERO).await?;
+                    o_log.push(format!("cancel -> {}", target.cancel_with("m9")));
+                    anyhow::Ok(())
+                });
+                let _ = (g.await, o.await, c.await);
+                anyhow::Ok(log)
+            })
+            .unwrap();
+            let expected = if child_cancels { "gather raised Some(\"m5\")" } else { "gather raised Some(\"m9\")" };
+            log.check(&["cancel -> true", expected]);
+        }
+    });
 }
 
 /// Keep: a request that reaches the caller after the shielded task ended cancelled, and before
@@ -645,31 +651,33 @@ fn a_request_after_the_gathered_child_ended_keeps_its_cancellation_and_beats_its
 /// ```
 #[test]
 fn keep_a_request_meeting_a_shielded_tasks_cancellation_is_what_shield_raises() {
-    let log = paused(async move {
-        let log = Log::default();
-        let t2 = create_task(async move {
-            sleep(Duration::ZERO).await?;
-            current_task().unwrap().cancel_with("m3");
-            anyhow::Ok(1)
-        });
-        let (t1_log, inner) = (log.clone(), t2.clone());
-        let t1 = create_task(async move {
-            if let Err(cancelled) = taskloop::shield(&inner).await {
-                let cancelling = current_task().unwrap().cancelling();
-                t1_log.push(format!("shield raised {:?} cancelling={cancelling}", cancelled.message()));
-            }
-            anyhow::Ok(())
-        });
-        let (o_log, target) = (log.clone(), t1.clone());
-        let o = create_task(async move {
-            sleep(Duration::ZERO).await?;
-            sleep(Duration::ZERO).await?;
-            o_log.push(format!("cancel -> {}", target.cancel_with("m9")));
-            anyhow::Ok(())
-        });
-        let _ = (t1.await, o.await, t2.await);
-        anyhow::Ok(log)
-    })
-    .unwrap();
+    let log = taskloop_test_support::within(30, move || {
+        paused(async move {
+            let log = Log::default();
+            let t2 = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                current_task().unwrap().cancel_with("m3");
+                anyhow::Ok(1)
+            });
+            let (t1_log, inner) = (log.clone(), t2.clone());
+            let t1 = create_task(async move {
+                if let Err(cancelled) = taskloop::shield(&inner).await {
+                    let cancelling = current_task().unwrap().cancelling();
+                    t1_log.push(format!("shield raised {:?} cancelling={cancelling}", cancelled.message()));
+                }
+                anyhow::Ok(())
+            });
+            let (o_log, target) = (log.clone(), t1.clone());
+            let o = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                sleep(Duration::ZERO).await?;
+                o_log.push(format!("cancel -> {}", target.cancel_with("m9")));
+                anyhow::Ok(())
+            });
+            let _ = (t1.await, o.await, t2.await);
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
     log.check(&["cancel -> true", "shield raised Some(\"m9\") cancelling=1"]);
 }

@@ -53,23 +53,25 @@ fn a_task_created_while_the_leftovers_are_cancelled_starts_cancelled() {
     let l = log.clone();
     let late: Arc<Mutex<Option<taskloop::Task<()>>>> = Arc::default();
     let late_slot = late.clone();
-    paused(async move {
-        let _t1 = create_task(async move {
-            if sleep(Duration::from_secs(10)).await.is_err() {
-                l.push("t1 cancelled");
-                let l = l.clone();
-                let t2 = create_task(async move {
-                    l.push("t2 started");
-                    anyhow::Ok(())
-                });
-                *late_slot.lock().unwrap() = Some(t2);
-            }
+    taskloop_test_support::within(30, move || {
+        paused(async move {
+            let _t1 = create_task(async move {
+                if sleep(Duration::from_secs(10)).await.is_err() {
+                    l.push("t1 cancelled");
+                    let l = l.clone();
+                    let t2 = create_task(async move {
+                        l.push("t2 started");
+                        anyhow::Ok(())
+                    });
+                    *late_slot.lock().unwrap() = Some(t2);
+                }
+                anyhow::Ok(())
+            });
+            yield_now().await?;
             anyhow::Ok(())
-        });
-        yield_now().await?;
-        anyhow::Ok(())
-    })
-    .unwrap();
+        })
+        .unwrap()
+    });
     log.check(&["t1 cancelled"]);
     let t2 = late.lock().unwrap().take().expect("t1 created t2");
     assert!(t2.cancelled(), "t2 ended cancelled before run returned");
@@ -78,19 +80,21 @@ fn a_task_created_while_the_leftovers_are_cancelled_starts_cancelled() {
 /// A `Runner`'s next main creates tasks as usual after the leftovers of the previous one.
 #[test]
 fn after_the_leftovers_a_runners_next_main_starts_tasks_as_usual() {
-    let mut runner = taskloop::Runner::new().unwrap();
-    runner
-        .run(async {
-            let _left = create_task(async {
-                sleep(Duration::from_secs(10)).await?;
+    taskloop_test_support::within(30, || {
+        let mut runner = taskloop::Runner::new().unwrap();
+        runner
+            .run(async {
+                let _left = create_task(async {
+                    sleep(Duration::from_secs(10)).await?;
+                    anyhow::Ok(())
+                });
                 anyhow::Ok(())
-            });
-            anyhow::Ok(())
-        })
-        .unwrap();
-    let value = runner.run(async { create_task(async { anyhow::Ok(7) }).await }).unwrap();
-    assert_eq!(value, 7);
-    runner.close();
+            })
+            .unwrap();
+        let value = runner.run(async { create_task(async { anyhow::Ok(7) }).await }).unwrap();
+        assert_eq!(value, 7);
+        runner.close();
+    });
 }
 
 #[test]

@@ -502,26 +502,28 @@ fn a_deadline_reaches_the_awaited_task_before_its_sleep_due_at_the_same_instant_
 fn a_request_right_after_the_blocks_own_deadline_merges_into_its_cancellation() {
     let log = Log::default();
     let l = log.clone();
-    paused(async move {
-        let t2_log = l.clone();
-        let t2 = create_task(async move {
-            let block = timeout(200 * MS, async {
-                if sleep(300 * MS).await.is_err() {
-                    t2_log.push("t2 caught");
-                }
-                anyhow::Ok(())
+    taskloop_test_support::within(30, move || {
+        paused(async move {
+            let t2_log = l.clone();
+            let t2 = create_task(async move {
+                let block = timeout(200 * MS, async {
+                    if sleep(300 * MS).await.is_err() {
+                        t2_log.push("t2 caught");
+                    }
+                    anyhow::Ok(())
+                });
+                block.await?;
+                let cancelling = current_task().unwrap().cancelling();
+                t2_log.push(format!("t2 after the block, cancelling={cancelling}"));
+                sleep(Duration::ZERO).await?;
+                t2_log.push("t2 slept again");
+                anyhow::Ok(200)
             });
-            block.await?;
-            let cancelling = current_task().unwrap().cancelling();
-            t2_log.push(format!("t2 after the block, cancelling={cancelling}"));
-            sleep(Duration::ZERO).await?;
-            t2_log.push("t2 slept again");
-            anyhow::Ok(200)
-        });
-        let t1 = create_task(async move { wait_for(&t2, 200 * MS).await });
-        l.push(format!("t1 -> {:?}", t1.await));
-        anyhow::Ok(())
-    })
-    .unwrap();
+            let t1 = create_task(async move { wait_for(&t2, 200 * MS).await });
+            l.push(format!("t1 -> {:?}", t1.await));
+            anyhow::Ok(())
+        })
+        .unwrap()
+    });
     log.check(&["t2 caught", "t2 after the block, cancelling=1", "t2 slept again", "t1 -> Ok(200)"]);
 }
