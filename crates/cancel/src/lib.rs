@@ -92,7 +92,7 @@ pub(crate) use scope::{is_masked, swap};
 /// from the documentation.
 #[doc(hidden)]
 pub use scope::{
-    CancelScope, Forward, ScopeSlot, end_forward, forward_to, note_bare_yield, swap_in, swap_out, take_current,
-    with_current_scope,
+    CancelScope, Forward, ScopeSlot, end_forward, forward_to, note_bare_yield, note_wake, step_mark, swap_in, swap_out,
+    take_current, wake_mark, with_current_scope,
 };
 pub use state::CancelState;

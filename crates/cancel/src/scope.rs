@@ -8,7 +8,7 @@
 //! the scope while it polls the future it protects, so nothing inside sees the request.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::mem::ManuallyDrop;
@@ -159,6 +159,10 @@ thread_local! {
             bare_yield: false,
         })
     };
+    // How many wake-ups the runtime noted on this thread (wrapping): [`note_wake`]. A plain
+    // `Cell` with no destructor, the cheapest thread-local there is: it is bumped at every
+    // spawn and every awaiter's wake-up.
+    static WAKES: Cell<u32> = const { Cell::new(0) };
 }
 
 /// A task's cancel scope, ready to be made current: the runtime keeps one per task and
@@ -201,6 +205,20 @@ pub fn swap_in(slot: &mut ScopeSlot, waker: &Waker) {
     });
 }
 
+/// Which task's step is running on this thread: the data pointer of the waker the task is
+/// polled with (tokio's task, so it differs between any two tasks alive at once), or `None`
+/// outside any task's poll (in a plain tokio task, or after the task's poll, while the runtime
+/// completes it). The callback queue uses it to tell whether two callbacks were scheduled by
+/// one step: on a single thread, a task polled again after scheduling a callback is polled
+/// after that callback's runner, which ends the batch first.
+#[inline]
+pub fn step_mark() -> Option<usize> {
+    CURRENT.with(|c| {
+        let polling = c.borrow();
+        polling.current.scope.is_some().then_some(polling.waker.data)
+    })
+}
+
 /// The swap back after a poll that [`swap_in`] began; returns whether the task is suspended
 /// at a bare yield ([`note_bare_yield`] was called during the poll).
 #[inline]
@@ -218,6 +236,27 @@ pub fn swap_out(slot: &mut ScopeSlot) -> bool {
 #[inline]
 pub fn note_bare_yield() {
     CURRENT.with(|c| c.borrow_mut().bare_yield = true);
+    note_wake();
+}
+
+/// The runtime is waking a task (or queueing work) on this thread; returns the new
+/// [`wake_mark`]. Together with the self-wake of [`note_bare_yield`], this tells the runtime
+/// whether anything was queued between two events (see `wake_mark`).
+#[inline]
+pub fn note_wake() -> u32 {
+    WAKES.with(|w| {
+        let mark = w.get().wrapping_add(1);
+        w.set(mark);
+        mark
+    })
+}
+
+/// A number that changes whenever the runtime wakes a task on this thread ([`note_wake`],
+/// [`note_bare_yield`]): equal marks mean nothing the runtime knows of was queued in between
+/// (tokio's own wake-ups, by its timers or I/O, are not counted).
+#[inline]
+pub fn wake_mark() -> u32 {
+    WAKES.with(Cell::get)
 }
 
 /// Hides the current scope's requests from everything polled until the guard is dropped.

@@ -29,7 +29,7 @@ use tokio::task::AbortHandle;
 use crate::context::{self, InLoop};
 use crate::error::TaskError;
 use crate::event_loop::LoopConfig;
-use crate::runtime::{Builder, await_leftovers};
+use crate::runtime::{Builder, CallbackRunners, await_leftovers};
 use crate::spawn::spawn_main;
 use crate::sync::lock;
 use crate::task::Loop;
@@ -155,16 +155,14 @@ impl Builder {
             }));
             shared.executor.configure(&config.executor);
             let mut abandon = Abandon(Some(shared.clone()));
-            let runner = tokio::spawn(InLoop::new(shared.clone(), shared.clone().run_callbacks()));
+            let runners = CallbackRunners::start(&shared, true);
             let main = spawn_main(shared.clone(), fut);
             let outcome = main.join().await;
             let leftovers = shared.stopped().await;
             await_leftovers(&shared, leftovers).await;
             shared.set_closed();
             shared.callbacks.close();
-            // The runner only ends by returning (callbacks are caught), so its outcome carries
-            // nothing.
-            let _ = runner.await;
+            runners.join().await;
             abort_services(&shared);
             abandon.0 = None;
             shut_down_executor(shared).await;

@@ -49,20 +49,21 @@ impl<O> Hop<O> {
         Hop { waited: false, hops_left: None, held: None }
     }
 
-    /// Wraps each poll's result: `Pending` while the outcome is held for the hops.
-    fn resume(&mut self, polled: Poll<O>, cx: &Context<'_>) -> Poll<O> {
+    /// Takes each poll's result: `Some` to return as it is, or `None` once the outcome is
+    /// held, for [`next`](Self::next) to give back after the hop (none when the task that
+    /// decided it arrived through a callback of its own, see `DoneSet::arrived_deferred`: that
+    /// poll is asyncio's step after the call's future was completed).
+    fn resume(&mut self, polled: Poll<O>, deferred: bool) -> Option<Poll<O>> {
         match polled {
             Poll::Pending => {
                 self.waited = true;
-                Poll::Pending
+                Some(Poll::Pending)
             }
+            Poll::Ready(outcome) if !self.waited => Some(Poll::Ready(outcome)),
             Poll::Ready(outcome) => {
-                if !self.waited {
-                    return Poll::Ready(outcome);
-                }
                 self.held = Some(outcome);
-                self.hops_left = Some(1);
-                self.next(cx)
+                self.hops_left = Some(u8::from(!deferred));
+                None
             }
         }
     }
@@ -77,6 +78,7 @@ impl<O> Hop<O> {
         match &mut self.hops_left {
             Some(left) if *left > 0 => {
                 *left -= 1;
+                taskloop_cancel::note_wake();
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
@@ -278,13 +280,13 @@ impl<T: Send + 'static, X: Default> Gathering<T, X> {
             return Poll::Ready(Ok(X::default()));
         }
         let polled = step(&mut self.children, &mut self.phase, cx);
-        let resumed = self.hop.resume(polled, cx);
-        if self.hop.holding() {
-            // The outcome is set and the caller's step is queued (asyncio's `__wakeup`): a
-            // request made meanwhile is taken now, to be delivered with it at the hop's end.
-            self.hop.absorb_request(&mut self.children.point, cx);
+        if let Some(polled) = self.hop.resume(polled, self.children.pending.arrived_deferred()) {
+            return polled;
         }
-        resumed
+        // The outcome is set and the caller's step is queued (asyncio's `__wakeup`): a request
+        // made meanwhile is taken now, to be delivered with it at the hop's end.
+        self.hop.absorb_request(&mut self.children.point, cx);
+        self.hop.next(cx)
     }
 }
 
@@ -639,6 +641,7 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
             // ahead of where a cancellation arriving meanwhile would (asyncio wakes it then).
             if !this.children.ready.is_empty() {
                 this.hop.waited = true;
+                taskloop_cancel::note_wake();
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

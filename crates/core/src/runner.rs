@@ -13,11 +13,9 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-use tokio::task::JoinHandle;
-
 use crate::context;
 use crate::error::TaskError;
-use crate::runtime::{Builder, Runtime, await_leftovers};
+use crate::runtime::{Builder, CallbackRunners, Runtime, await_leftovers};
 use crate::spawn::spawn_main;
 use crate::task::Loop;
 use crate::threadsafe::LoopHandle;
@@ -62,8 +60,8 @@ use crate::threadsafe::LoopHandle;
 pub struct Runner {
     /// `None` once closed.
     runtime: Option<Runtime>,
-    /// The loop's callback runner, spawned by the first `run`.
-    callbacks: Option<JoinHandle<()>>,
+    /// The loop's callback runners, started by the first `run`.
+    callbacks: Option<CallbackRunners>,
     shared: Arc<Loop>,
 }
 
@@ -135,7 +133,7 @@ impl Runner {
         let callbacks = &mut self.callbacks;
         runtime.tokio.block_on(async {
             if callbacks.is_none() {
-                *callbacks = Some(tokio::spawn(shared.clone().run_callbacks()));
+                *callbacks = Some(CallbackRunners::start(shared, false));
             }
             let main = spawn_main(shared.clone(), fut);
             let outcome = main.join().await;
@@ -191,11 +189,11 @@ impl Runner {
             let _on_this_thread = context::enter_loop(shared.clone());
             let callbacks = self.callbacks.take();
             runtime.tokio.block_on(async {
-                let callbacks = callbacks.unwrap_or_else(|| tokio::spawn(shared.clone().run_callbacks()));
+                let callbacks = callbacks.unwrap_or_else(|| CallbackRunners::start(shared, false));
                 await_leftovers(shared, shared.cancel_all()).await;
                 shared.set_closed();
                 shared.callbacks.close();
-                let _ = callbacks.await;
+                callbacks.join().await;
             });
         }
         shared.executor.shutdown();

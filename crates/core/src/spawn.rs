@@ -330,6 +330,8 @@ fn task_span(header: &Header) -> Option<Box<tracing::Span>> {
 /// tokio-console lists `Task-7` or `fetch-user` (a later `set_name` is not seen there).
 #[track_caller]
 fn spawn_harness<F: Future<Output = ()> + Send + 'static>(header: &Header, harness: F) {
+    // The task's first step is queued now, as asyncio's `create_task` does with `call_soon`.
+    taskloop_cancel::note_wake();
     #[cfg(tokio_unstable)]
     {
         let name = header.name();

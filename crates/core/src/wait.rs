@@ -88,8 +88,9 @@ where
         // the tasks completes: it resumes two loop iterations after what it waits for
         // happened (the callback runs, then the wake-up), and at least that late when that
         // happened before the call. Here a finishing task wakes it directly, so it yields once
-        // more after waiting, twice after not waiting; each poll is where a cancellation is
-        // delivered.
+        // more after waiting, twice after not waiting, not at all when the task that ended the
+        // wait arrived through a callback of its own (`DoneSet::arrived_deferred`); each poll
+        // is where a cancellation is delivered.
         let mut wait_more = !already && waiting.set.len() > 0;
         let mut suspended = false;
         let mut hops: Option<u8> = None;
@@ -115,9 +116,14 @@ where
                 suspended = true;
                 return Poll::Pending;
             }
-            let left = hops.get_or_insert(if suspended { 1 } else { 2 });
+            let left = hops.get_or_insert(match (suspended, waiting.set.arrived_deferred()) {
+                (false, _) => 2,
+                (true, false) => 1,
+                (true, true) => 0,
+            });
             if *left > 0 {
                 *left -= 1;
+                taskloop_cancel::note_wake();
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
@@ -161,6 +167,10 @@ pub(crate) struct DoneSet {
     finished: Vec<usize>,
     next: usize,
     collector: Arc<Collector>,
+    /// The batch in `finished` arrived deferred: see [`arrived_deferred`](Self::arrived_deferred).
+    deferred: bool,
+    /// The child reported last came from such a batch.
+    last_deferred: bool,
 }
 
 struct Child {
@@ -197,6 +207,8 @@ impl DoneSet {
             finished: Vec::new(),
             next: 0,
             collector: Collector::new(),
+            deferred: false,
+            last_deferred: false,
         }
     }
 
@@ -229,6 +241,7 @@ impl DoneSet {
                 let child = &mut self.children[position];
                 if !child.reported {
                     child.key = None;
+                    self.last_deferred = self.deferred;
                     return Poll::Ready(Some(self.report(position)));
                 }
             }
@@ -238,6 +251,7 @@ impl DoneSet {
                 self.registered += 1;
                 let header = tasks[child.index].header();
                 if header.register_report(&mut child.key, &self.collector, position).is_ready() {
+                    self.last_deferred = false;
                     return Poll::Ready(Some(self.report(position)));
                 }
             }
@@ -248,11 +262,19 @@ impl DoneSet {
             self.finished.clear();
             self.finished.reserve(self.left);
             self.next = 0;
-            self.collector.take_finished(cx.waker(), &mut self.finished);
+            self.deferred = self.collector.take_finished(cx.waker(), &mut self.finished);
             if self.finished.is_empty() {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Whether the child reported last arrived through a deferred callback (see
+    /// `Collector::report`): that callback stands for asyncio's done callback that completes
+    /// the call's future, so the caller's step it woke is asyncio's wake-up of the caller,
+    /// with no hop left to take.
+    pub(crate) fn arrived_deferred(&self) -> bool {
+        self.last_deferred
     }
 
     fn report(&mut self, position: usize) -> usize {

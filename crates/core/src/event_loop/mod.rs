@@ -29,7 +29,7 @@ mod registry;
 mod report;
 
 pub use callbacks::Handle;
-pub(crate) use callbacks::{Callback, CallbackQueue};
+pub(crate) use callbacks::{CURRENT_THREAD_RUNNERS, Callback, CallbackQueue};
 pub(crate) use registry::{Registered, Registry, RegistryKey};
 pub(crate) use report::{ExceptionHandler, Report};
 
@@ -98,7 +98,7 @@ impl<R: Registered> LoopShared<R> {
             multi_thread: config.multi_thread,
             eager_tasks: config.eager_tasks,
             registry: Registry::new(config.shards, config.track_task_ages),
-            callbacks: CallbackQueue::new(),
+            callbacks: CallbackQueue::new(if config.multi_thread { 1 } else { CURRENT_THREAD_RUNNERS }),
             handler: std::sync::Mutex::new(None),
             run_state: AtomicU8::new(OPEN),
             extensions: std::sync::Mutex::new(HashMap::new()),

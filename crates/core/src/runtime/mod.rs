@@ -11,7 +11,7 @@ mod builder;
 mod run;
 
 pub use builder::Builder;
-pub(crate) use run::await_leftovers;
+pub(crate) use run::{CallbackRunners, await_leftovers};
 pub use run::{Runtime, run};
 
 use crate::context;

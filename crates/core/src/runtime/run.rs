@@ -72,7 +72,7 @@ impl Runtime {
         let Runtime { tokio, shared, ctrl_c } = self;
         let _on_this_thread = context::enter_loop(shared.clone());
         let outcome = tokio.block_on(async {
-            let runner = tokio::spawn(shared.clone().run_callbacks());
+            let runners = CallbackRunners::start(&shared, false);
             // asyncio's `run_until_complete`: main's end stops the loop (see `schedule_stop`).
             let main = spawn_main(shared.clone(), fut);
             // Ctrl-C cancels main until the loop is closed (see `ctrl_c.rs`).
@@ -82,9 +82,7 @@ impl Runtime {
             await_leftovers(&shared, leftovers).await;
             shared.set_closed();
             shared.callbacks.close();
-            // The runner only ends by returning; a panic in it is impossible (callbacks are
-            // caught), so its outcome carries nothing.
-            let _ = runner.await;
+            runners.join().await;
             drop(ctrl_c);
             outcome
         });
@@ -149,5 +147,41 @@ where
     match Runtime::new() {
         Ok(rt) => rt.run(fut),
         Err(e) => Err(TaskError::Failed(Arc::new(anyhow::Error::new(e).context("failed to start the taskloop loop")))),
+    }
+}
+
+/// The loop's callback runners (see `event_loop/callbacks.rs`): plain tokio tasks on the
+/// loop's runtime. One is started with the loop; the queue starts more (on a current-thread
+/// loop) when a batch of callbacks needs a runner of its own.
+pub(crate) struct CallbackRunners(Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl CallbackRunners {
+    /// Starts the first runner on the current tokio runtime, and lets the queue start more
+    /// there. `in_loop`: each poll makes `shared` the thread's loop (a loop embedded in a
+    /// runtime it does not own, see `InLoop`).
+    pub(crate) fn start(shared: &Arc<Loop>, in_loop: bool) -> CallbackRunners {
+        let runners = CallbackRunners(Arc::default());
+        let tokio = tokio::runtime::Handle::current();
+        // Weak: the queue, which keeps this, is the loop's.
+        let (weak, handles) = (Arc::downgrade(shared), runners.0.clone());
+        let start_one = move || {
+            let Some(shared) = weak.upgrade() else { return };
+            let runner = shared.clone().run_callbacks();
+            let handle = if in_loop { tokio.spawn(context::InLoop::new(shared, runner)) } else { tokio.spawn(runner) };
+            crate::sync::lock(&handles).push(handle);
+        };
+        start_one();
+        shared.callbacks.first_runner_started(Arc::new(start_one));
+        runners
+    }
+
+    /// Waits for the runners to end, after the queue's `close` (which starts no more).
+    pub(crate) async fn join(self) {
+        loop {
+            let Some(runner) = crate::sync::lock(&self.0).pop() else { return };
+            // A runner only ends by returning; a panic in it is impossible (callbacks are
+            // caught), so its outcome carries nothing.
+            let _ = runner.await;
+        }
     }
 }

@@ -423,6 +423,7 @@ pub(crate) struct WakeTask(Option<Waker>);
 impl WakeTask {
     pub(crate) fn wake(self) {
         if let Some(w) = self.0 {
+            taskloop_cancel::note_wake();
             w.wake();
         }
     }
@@ -451,7 +452,7 @@ impl Completion {
         if !self.callbacks.is_empty() {
             loop_.callbacks.schedule(self.callbacks);
         }
-        self.waiters.wake_all();
+        self.waiters.wake_all(loop_);
     }
 }
 
@@ -632,6 +633,7 @@ impl Header {
             }
         };
         if let Some(w) = waker {
+            taskloop_cancel::note_wake();
             w.wake();
         }
         true
@@ -660,6 +662,7 @@ impl Header {
         };
         points.into_iter().for_each(Waker::wake);
         if let Some(w) = waker {
+            taskloop_cancel::note_wake();
             w.wake();
         }
         BlockCancel::Own(Cancelled::new())

@@ -7,7 +7,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use super::Rare;
+use super::{Loop, Rare};
 use crate::sync::{Mutex, lock};
 
 /// Which waiter slot a handle holds, if any: kept in every handle, so it is four bytes.
@@ -30,10 +30,13 @@ pub(super) enum Waiter {
 
 impl Waiter {
     #[inline]
-    fn notify(self) {
+    fn notify(self, loop_: &Loop) {
         match self {
-            Waiter::Wake(waker) => waker.wake(),
-            Waiter::Report(collector, position) => collector.report(position),
+            Waiter::Wake(waker) => {
+                taskloop_cancel::note_wake();
+                waker.wake();
+            }
+            Waiter::Report(collector, position) => collector.report(position, loop_),
         }
     }
 }
@@ -49,20 +52,47 @@ pub(crate) struct Collector {
 struct Collected {
     finished: Vec<usize>,
     caller: Option<Waker>,
+    /// The `wake_mark` just after the caller was woken for this batch.
+    woken_at: u32,
+    /// This batch's wake-up came from a deferred arrival (see [`Collector::report`]).
+    deferred: bool,
 }
 
 impl Collector {
     pub(crate) fn new() -> Arc<Collector> {
-        Arc::new(Collector { state: Mutex::new(Collected { finished: Vec::new(), caller: None }) })
+        Arc::new(Collector {
+            state: Mutex::new(Collected { finished: Vec::new(), caller: None, woken_at: 0, deferred: false }),
+        })
     }
 
     /// Child `position` finished (called by its completion, with no task lock held).
-    fn report(&self, position: usize) {
+    ///
+    /// The first child of a batch wakes the caller, where asyncio's done callback for it (which
+    /// would complete the call's future) is queued; the next ones join that wake-up. On the
+    /// current-thread loop, a child that finishes after something else was queued behind that
+    /// wake-up (another task woken, spawned, a callback scheduled) would be seen too early
+    /// there: its arrival is deferred to a callback of its own, queued now, where asyncio's
+    /// done callback for it is, and that callback wakes the caller.
+    fn report(self: Arc<Self>, position: usize, loop_: &Loop) {
         let caller = {
             let mut st = lock(&self.state);
-            st.finished.push(position);
-            if st.finished.len() == 1 { st.caller.clone() } else { None }
+            let in_flight = !st.finished.is_empty() && st.caller.is_some();
+            if in_flight && !loop_.multi_thread && taskloop_cancel::wake_mark() != st.woken_at {
+                drop(st);
+                let arrival = Deferred(Some((self, position)));
+                loop_.callbacks.schedule(vec![Box::new(move || arrival.run())]);
+                return;
+            }
+            st.push(position, false)
         };
+        if let Some(caller) = caller {
+            caller.wake();
+        }
+    }
+
+    /// A deferred arrival (see [`report`](Self::report)), run as a callback.
+    fn arrive(&self, position: usize, deferred: bool) {
+        let caller = lock(&self.state).push(position, deferred);
         if let Some(caller) = caller {
             caller.wake();
         }
@@ -70,13 +100,52 @@ impl Collector {
 
     /// The caller looks: keeps `waker` as the caller's (unless the one kept already wakes the
     /// same task) and swaps the children reported since the last look into `into` (which
-    /// must be empty; its buffer is reused for the next batch).
-    pub(crate) fn take_finished(&self, waker: &Waker, into: &mut Vec<usize>) {
+    /// must be empty; its buffer is reused for the next batch). Returns whether the batch's
+    /// wake-up came from a deferred arrival.
+    pub(crate) fn take_finished(&self, waker: &Waker, into: &mut Vec<usize>) -> bool {
         let mut st = lock(&self.state);
         if !st.caller.as_ref().is_some_and(|w| w.will_wake(waker)) {
             st.caller = Some(waker.clone());
         }
         std::mem::swap(&mut st.finished, into);
+        std::mem::take(&mut st.deferred)
+    }
+}
+
+/// A deferred arrival, queued as a callback. If the queue drops it unrun (the loop has ended),
+/// the child still arrives, so no caller waits for it forever.
+struct Deferred(Option<(Arc<Collector>, usize)>);
+
+impl Deferred {
+    fn run(mut self) {
+        if let Some((collector, position)) = self.0.take() {
+            collector.arrive(position, true);
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if let Some((collector, position)) = self.0.take() {
+            collector.arrive(position, false);
+        }
+    }
+}
+
+impl Collected {
+    /// Adds a finished child to the batch; the first one of a batch returns the caller's
+    /// waker to wake (after unlocking).
+    fn push(&mut self, position: usize, deferred: bool) -> Option<Waker> {
+        self.finished.push(position);
+        if self.finished.len() > 1 {
+            return None;
+        }
+        let caller = self.caller.clone();
+        if caller.is_some() {
+            self.woken_at = taskloop_cancel::note_wake();
+            self.deferred = deferred;
+        }
+        caller
     }
 }
 
@@ -168,13 +237,13 @@ fn add_to_rest(rare: &mut Option<Box<Rare>>, waiter: Waiter) -> usize {
 
 impl WakeList {
     #[inline]
-    pub(super) fn wake_all(self) {
+    pub(super) fn wake_all(self, loop_: &Loop) {
         let WakeList { first, rest } = self;
         if let Some(w) = first {
-            w.notify();
+            w.notify(loop_);
         }
         if let Some(rest) = rest {
-            rest.into_iter().for_each(|(_, w)| w.notify());
+            rest.into_iter().for_each(|(_, w)| w.notify(loop_));
         }
     }
 }

@@ -681,3 +681,184 @@ fn keep_a_request_meeting_a_shielded_tasks_cancellation_is_what_shield_raises() 
     });
     log.check(&["cancel -> true", "shield raised Some(\"m9\") cancelling=1"]);
 }
+
+/// Item 7, with no `shield`: a done callback runs at its own place among the task steps. The
+/// group's callback on t3's failure is scheduled after t2's completion woke t1 and after t4's
+/// `sleep(0)` queued its next step, so both of those run before the group cancels the rest.
+/// (With one batching callback runner it ran at the place of t2's callback, ahead of them.)
+///
+/// ```python
+/// async def t1(): log.append(f"t1 awaited t2 -> {await T2}")
+/// async def t2(): return 200
+/// async def t3(): raise ValueError("E4")
+/// async def t4(): await asyncio.sleep(0); log.append("t4 sleep(0) done")
+/// async with asyncio.TaskGroup() as tg:   # in main, catching the ExceptionGroup
+///     tg.create_task(t1()); T2 = tg.create_task(t2()); tg.create_task(t4()); tg.create_task(t3())
+/// # ['t1 awaited t2 -> 200', 't4 sleep(0) done', "group raised ['E4']"]
+/// ```
+#[test]
+fn a_done_callback_runs_after_the_steps_woken_before_it_was_scheduled() {
+    let log = taskloop_test_support::within(30, move || {
+        paused(async move {
+            let log = Log::default();
+            let group = taskloop::TaskGroup::new();
+            let t2_slot = std::sync::Arc::new(std::sync::OnceLock::<Task<u64>>::new());
+            let (t1_log, t2_of_t1) = (log.clone(), t2_slot.clone());
+            group.create_task(async move {
+                let t2 = t2_of_t1.get().expect("t2 is created before t1 first runs").clone();
+                match t2.await {
+                    Ok(v) => t1_log.push(format!("t1 awaited t2 -> {v}")),
+                    Err(e) => t1_log.push(format!("t1 raised {e}")),
+                }
+                anyhow::Ok(0)
+            });
+            let _ = t2_slot.set(group.create_task(async { anyhow::Ok(200) }));
+            let t4_log = log.clone();
+            group.create_task(async move {
+                match sleep(Duration::ZERO).await {
+                    Ok(()) => t4_log.push("t4 sleep(0) done".to_owned()),
+                    Err(_) => t4_log.push("t4 cancelled".to_owned()),
+                }
+                anyhow::Ok(0)
+            });
+            group.create_task(async { anyhow::bail!("E4") as anyhow::Result<u64> });
+            let failures = group.join().await.unwrap_err();
+            log.push(format!("group raised {:?}", failures.iter().map(ToString::to_string).collect::<Vec<_>>()));
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["t1 awaited t2 -> 200", "t4 sleep(0) done", "group raised [\"E4\"]"]);
+}
+
+/// A `gather` resumes two loop iterations after its last child finished (the child's done
+/// callback completes the gathering future, then the caller's wake-up runs), counted from
+/// where that child finished, also when another child's completion had already woken the
+/// caller. A canceller that yields `k` times finds the caller resumed from `k = 3` on:
+///
+/// ```python
+/// async def child(v): await asyncio.sleep(0); return v
+/// t2 = create_task(child(2)); t3 = create_task(child(3))
+/// async def t1f():
+///     try: log.append(f"gather -> {await asyncio.gather(t2, t3)}")
+///     except asyncio.CancelledError as e: log.append(f"gather raised {e.args}")
+/// t1 = create_task(t1f())
+/// async def o():
+///     for _ in range(k): await asyncio.sleep(0)
+///     log.append(f"cancel -> {t1.cancel('m')}")
+/// # k = 1, 2: ['cancel -> True', "gather raised ('m',)"]
+/// # k = 3, 4, 5: ['gather -> [2, 3]', 'cancel -> False']
+/// ```
+#[test]
+fn a_gather_resumes_two_hops_after_its_last_child_finished() {
+    taskloop_test_support::within(30, || {
+        for k in 1..=5 {
+            let log = paused(async move {
+                let log = Log::default();
+                let child = |v: u64| create_task(async move { sleep(Duration::ZERO).await.map(|()| v) });
+                let (t2, t3) = (child(2), child(3));
+                let t1_log = log.clone();
+                let t1 = create_task(async move {
+                    match gather([&t2, &t3]).await {
+                        Ok(values) => t1_log.push(format!("gather -> {values:?}")),
+                        Err(e) => t1_log.push(format!("gather raised {:?}", e.cancel_message())),
+                    }
+                    anyhow::Ok(())
+                });
+                let (o_log, target) = (log.clone(), t1.clone());
+                let o = create_task(async move {
+                    for _ in 0..k {
+                        sleep(Duration::ZERO).await?;
+                    }
+                    o_log.push(format!("cancel -> {}", target.cancel_with("m")));
+                    anyhow::Ok(())
+                });
+                let _ = (t1.await, o.await);
+                anyhow::Ok(log)
+            })
+            .unwrap();
+            if k <= 2 {
+                log.check(&["cancel -> true", "gather raised Some(\"m\")"]);
+            } else {
+                log.check(&["gather -> [2, 3]", "cancel -> false"]);
+            }
+        }
+    });
+}
+
+/// A child that finishes after another child's completion woke the caller, with something
+/// else queued in between, completes the call where asyncio's done callback for it runs: after
+/// that something. Here t3 cancels a sleeper before it returns; the sleeper's handler creates
+/// a task that cancels t1, whose step comes before t1 resumes in asyncio, so `gather` and
+/// `wait` raise the request:
+///
+/// ```python
+/// async def canceller(): log.append(f"cancel -> {t1.cancel('m')}")
+/// async def sleeper():
+///     try: await asyncio.sleep(10)
+///     except asyncio.CancelledError: asyncio.create_task(canceller()); raise
+/// async def child(v, poke):
+///     await asyncio.sleep(0)
+///     if poke: s.cancel()
+///     return v
+/// s = create_task(sleeper()); t2 = create_task(child(2, False)); t3 = create_task(child(3, True))
+/// async def t1f():   # await asyncio.gather(t2, t3), or asyncio.wait([t2, t3])
+///     try: ...
+///     except asyncio.CancelledError as e: log.append(f"raised {e.args}")
+/// # gather and wait: ['cancel -> True', "raised ('m',)"]
+/// ```
+#[test]
+fn a_child_finishing_after_other_steps_were_queued_completes_the_call_behind_them() {
+    taskloop_test_support::within(30, || {
+        for use_wait in [false, true] {
+            let log = paused(async move {
+                let log = Log::default();
+                let t1_slot = std::sync::Arc::new(std::sync::OnceLock::<Task<()>>::new());
+                let (s_log, s_t1) = (log.clone(), t1_slot.clone());
+                let s = create_task(async move {
+                    if let Err(cancelled) = sleep(Duration::from_secs(10)).await {
+                        let (c_log, c_t1) = (s_log.clone(), s_t1.clone());
+                        let _canceller = create_task(async move {
+                            let t1 = c_t1.get().expect("t1 exists");
+                            c_log.push(format!("cancel -> {}", t1.cancel_with("m")));
+                            anyhow::Ok(())
+                        });
+                        return Err(cancelled.into());
+                    }
+                    anyhow::Ok(())
+                });
+                let child = |v: u64, poke: Option<Task<()>>| {
+                    create_task(async move {
+                        sleep(Duration::ZERO).await?;
+                        if let Some(s) = poke {
+                            s.cancel();
+                        }
+                        anyhow::Ok(v)
+                    })
+                };
+                let (t2, t3) = (child(2, None), child(3, Some(s.clone())));
+                let t1_log = log.clone();
+                let t1 = create_task(async move {
+                    let outcome = if use_wait {
+                        wait([t2.clone(), t3.clone()], ReturnWhen::AllCompleted, None)
+                            .await
+                            .map(|_| "wait -> done".to_owned())
+                    } else {
+                        gather([&t2, &t3]).await.map(|values| format!("gather -> {values:?}"))
+                    };
+                    match outcome {
+                        Ok(line) => t1_log.push(line),
+                        Err(e) => t1_log.push(format!("raised {:?}", e.cancel_message())),
+                    }
+                    anyhow::Ok(())
+                });
+                let _ = t1_slot.set(t1.clone());
+                let _ = (t1.await, s.await);
+                sleep(Duration::ZERO).await?;
+                anyhow::Ok(log)
+            })
+            .unwrap();
+            log.check(&["cancel -> true", "raised Some(\"m\")"]);
+        }
+    });
+}

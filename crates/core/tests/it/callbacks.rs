@@ -120,3 +120,65 @@ on_both_flavours! {
         anyhow::Ok(())
     }
 }
+
+/// More callbacks scheduled from more places than the loop has runners (each task's step, its
+/// completion, and the callbacks themselves): each runs once, in the order it was scheduled,
+/// and the ones still queued when main returns run before the loop ends.
+fn schedule_from_many_steps(log: &Log, tasks: usize) -> Vec<taskloop::Task<usize>> {
+    (0..tasks)
+        .map(|i| {
+            let step_log = log.clone();
+            let task = create_task(async move {
+                let log = step_log.clone();
+                let _ = taskloop::call_soon(move || log.push(format!("s{i}")));
+                anyhow::Ok(i)
+            });
+            let done_log = log.clone();
+            task.add_done_callback(move |_| {
+                done_log.push(format!("d{i}"));
+                let log = done_log.clone();
+                let _ = taskloop::call_soon(move || log.push(format!("n{i}")));
+            });
+            task
+        })
+        .collect()
+}
+
+#[test]
+fn callbacks_from_more_places_than_runners_run_once_in_order_and_drain_at_the_end() {
+    let log = Log::default();
+    let main_log = log.clone();
+    taskloop_test_support::within(30, move || {
+        paused(async move {
+            for task in schedule_from_many_steps(&main_log, 12) {
+                task.await?;
+            }
+            anyhow::Ok(())
+        })
+        .unwrap();
+    });
+    let mut expected: Vec<String> = (0..12).flat_map(|i| [format!("s{i}"), format!("d{i}")]).collect();
+    expected.extend((0..12).map(|i| format!("n{i}")));
+    assert_eq!(log.snapshot(), expected);
+}
+
+#[test]
+fn callbacks_from_many_places_run_once_in_order_per_task_on_the_multi_thread_loop() {
+    let log = Log::default();
+    let main_log = log.clone();
+    taskloop_test_support::within(30, move || {
+        taskloop_test_support::multi(async move {
+            for task in schedule_from_many_steps(&main_log, 200) {
+                task.await?;
+            }
+            anyhow::Ok(())
+        })
+        .unwrap();
+    });
+    let events = log.snapshot();
+    assert_eq!(events.len(), 600, "every callback ran once before the loop ended");
+    for i in 0..200 {
+        let at = |kind: &str| events.iter().position(|e| *e == format!("{kind}{i}")).expect("ran");
+        assert!(at("s") < at("d") && at("d") < at("n"), "task {i}: step's, completion's, callback's in order");
+    }
+}
