@@ -588,13 +588,7 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    AsCompleted {
-        children: Children::new(tasks, true),
-        arrived: VecDeque::new(),
-        started: false,
-        hop: Hop::new(),
-        late: false,
-    }
+    AsCompleted { children: Children::new(tasks, true), arrived: VecDeque::new(), started: false, hop: Hop::new() }
 }
 
 /// The stream returned by [`as_completed`].
@@ -603,9 +597,9 @@ where
 /// task finished (asyncio's done callback), and a reader that found it empty resumes one
 /// iteration after an arrival (the queue's getter wakes it); a reader that finds arrivals
 /// there takes the first without suspending. A task that finished after the reader's step was
-/// queued arrives behind that step, so that step's next read waits for it. (Without loop
-/// iterations to count, that wait is one hop: asyncio's is two when the task finished in the
-/// reader's own iteration, before its step.)
+/// queued (on the current-thread loop) arrives behind that step, through a callback queued at
+/// its completion (asyncio's done callback), which wakes the reader: that step's next read
+/// waits for it, and the reader resumes where asyncio's does.
 #[must_use = "streams do nothing unless polled"]
 #[derive(Debug)]
 pub struct AsCompleted<T> {
@@ -617,9 +611,6 @@ pub struct AsCompleted<T> {
     started: bool,
     /// A reader that waited resumes one iteration after the arrival.
     hop: Hop<()>,
-    /// The reader's step was queued by its own hop: a task that finished since then has not
-    /// arrived yet (its done callback is queued behind that step), so reading it waits.
-    late: bool,
 }
 
 impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
@@ -643,29 +634,34 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
                 this.hop.waited = true;
                 taskloop_cancel::note_wake();
                 cx.waker().wake_by_ref();
+                this.children.pending.step_queued();
                 return Poll::Pending;
             }
         }
         if !this.hop.holding() {
-            let arrived_before = this.arrived.len();
             while let Poll::Ready(Some(index)) = this.children.poll_next(cx) {
                 this.arrived.push_back(index);
             }
             if this.arrived.is_empty() {
                 this.hop.waited = true;
-                this.late = false;
                 return Poll::Pending;
             }
-            if !this.hop.waited && (arrived_before > 0 || !this.late) {
+            // An arrival through a deferred callback is asyncio's `_handle_completion`, whose
+            // wake-up of the reader is this step: no hop left.
+            if !this.hop.waited || this.children.pending.arrived_deferred() {
+                this.hop = Hop::new();
                 let index = this.arrived.pop_front().expect("checked not empty");
                 return Poll::Ready(Some(this.children.tasks[index].result()));
             }
             this.hop.held = Some(());
             this.hop.hops_left = Some(1);
-            this.late = true;
         }
         match this.hop.next(cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                // A task finishing before this hop's step looks arrives behind it.
+                this.children.pending.step_queued();
+                Poll::Pending
+            }
             Poll::Ready(()) => {
                 this.hop = Hop::new();
                 let index = this.arrived.pop_front().expect("a hop waits for an arrival");

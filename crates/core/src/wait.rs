@@ -277,6 +277,11 @@ impl DoneSet {
         self.last_deferred
     }
 
+    /// The caller queued a step of its own: see `Collector::step_queued`.
+    pub(crate) fn step_queued(&self) {
+        self.collector.step_queued();
+    }
+
     fn report(&mut self, position: usize) -> usize {
         let child = &mut self.children[position];
         child.reported = true;

@@ -52,8 +52,10 @@ pub(crate) struct Collector {
 struct Collected {
     finished: Vec<usize>,
     caller: Option<Waker>,
-    /// The `wake_mark` just after the caller was woken for this batch.
-    woken_at: u32,
+    /// The caller has a step queued that has not looked yet: the `wake_mark` just after it
+    /// was queued, and whether it is a step of the caller's own (a hop, see
+    /// [`Collector::step_queued`]) rather than this batch's wake-up.
+    queued: Option<(u32, bool)>,
     /// This batch's wake-up came from a deferred arrival (see [`Collector::report`]).
     deferred: bool,
 }
@@ -61,7 +63,7 @@ struct Collected {
 impl Collector {
     pub(crate) fn new() -> Arc<Collector> {
         Arc::new(Collector {
-            state: Mutex::new(Collected { finished: Vec::new(), caller: None, woken_at: 0, deferred: false }),
+            state: Mutex::new(Collected { finished: Vec::new(), caller: None, queued: None, deferred: false }),
         })
     }
 
@@ -70,14 +72,19 @@ impl Collector {
     /// The first child of a batch wakes the caller, where asyncio's done callback for it (which
     /// would complete the call's future) is queued; the next ones join that wake-up. On the
     /// current-thread loop, a child that finishes after something else was queued behind that
-    /// wake-up (another task woken, spawned, a callback scheduled) would be seen too early
-    /// there: its arrival is deferred to a callback of its own, queued now, where asyncio's
-    /// done callback for it is, and that callback wakes the caller.
+    /// wake-up (another task woken, spawned, a callback scheduled), or while the caller's own
+    /// step is queued (an `as_completed` hop), would be seen too early there: its arrival is
+    /// deferred to a callback of its own, queued now, where asyncio's done callback for it is,
+    /// and that callback wakes the caller.
     fn report(self: Arc<Self>, position: usize, loop_: &Loop) {
         let caller = {
             let mut st = lock(&self.state);
-            let in_flight = !st.finished.is_empty() && st.caller.is_some();
-            if in_flight && !loop_.multi_thread && taskloop_cancel::wake_mark() != st.woken_at {
+            let behind = match st.queued {
+                Some((_, true)) => true,
+                Some((mark, false)) => mark != taskloop_cancel::wake_mark(),
+                None => false,
+            };
+            if behind && !loop_.multi_thread {
                 drop(st);
                 let arrival = Deferred(Some((self, position)));
                 loop_.callbacks.schedule(vec![Box::new(move || arrival.run())]);
@@ -108,7 +115,14 @@ impl Collector {
             st.caller = Some(waker.clone());
         }
         std::mem::swap(&mut st.finished, into);
+        st.queued = None;
         std::mem::take(&mut st.deferred)
+    }
+
+    /// The caller queued a step of its own (a hop, after `wake_by_ref`): a child finishing
+    /// before that step looks arrives behind it (see [`report`](Self::report)).
+    pub(crate) fn step_queued(&self) {
+        lock(&self.state).queued = Some((taskloop_cancel::note_wake(), true));
     }
 }
 
@@ -142,7 +156,7 @@ impl Collected {
         }
         let caller = self.caller.clone();
         if caller.is_some() {
-            self.woken_at = taskloop_cancel::note_wake();
+            self.queued = Some((taskloop_cancel::note_wake(), false));
             self.deferred = deferred;
         }
         caller

@@ -862,3 +862,80 @@ fn a_child_finishing_after_other_steps_were_queued_completes_the_call_behind_the
         }
     });
 }
+
+/// A task that finishes while an `as_completed` reader's own step is queued arrives behind
+/// that step and behind what was queued in between (here main's wake-up, queued by the same
+/// completion): main resumes first, and the canceller it creates runs before the reader, which
+/// is still waiting for the arrival.
+///
+/// ```python
+/// async def main():
+///     t3 = create_task(task3()); t1 = create_task(task1()); t2 = create_task(task2())
+///     log.append(f"main wait_for -> {await asyncio.wait_for(t3, 0.3)}")
+///     async def canceller(): log.append(f"cancel t2 -> {t2.cancel('m')}")
+///     create_task(canceller())
+/// async def task1(): t4 = create_task(task4())
+/// async def task2():
+///     await asyncio.sleep(0)
+///     try:
+///         for f in asyncio.as_completed([t3, t4]): log.append(f"t2 item {await f}")
+///     except asyncio.CancelledError as e: log.append(f"t2 raised {e.args}")
+/// async def task3():
+///     await asyncio.sleep(0)
+///     for f in asyncio.as_completed([t4]): log.append(f"t3 item {await f}")
+///     return 300
+/// async def task4(): return 400
+/// # ['t3 item 400', 't2 item 400', 'main wait_for -> 300', 'cancel t2 -> True', "t2 raised ('m',)"]
+/// ```
+#[test]
+fn a_task_finishing_while_the_readers_step_is_queued_arrives_behind_what_was_queued_since() {
+    let log = taskloop_test_support::within(30, move || {
+        paused(async move {
+            let log = Log::default();
+            let t4_slot = std::sync::Arc::new(std::sync::OnceLock::<Task<u64>>::new());
+            let t3_slot = std::sync::Arc::new(std::sync::OnceLock::<Task<u64>>::new());
+            let (t3_t4, t3_log) = (t4_slot.clone(), log.clone());
+            let t3 = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                let mut items = taskloop::as_completed([t3_t4.get().expect("t4 exists").clone()]);
+                while let Some(item) = futures::StreamExt::next(&mut items).await {
+                    t3_log.push(format!("t3 item {}", item?));
+                }
+                anyhow::Ok(300)
+            });
+            let _ = t3_slot.set(t3.clone());
+            let t1_t4 = t4_slot.clone();
+            let _t1 = create_task(async move {
+                let _ = t1_t4.set(create_task(async { anyhow::Ok(400) }));
+                anyhow::Ok(())
+            });
+            let (t2_t3, t2_t4, t2_log) = (t3_slot.clone(), t4_slot.clone(), log.clone());
+            let t2 = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                let tasks = [t2_t3.get().expect("t3 exists").clone(), t2_t4.get().expect("t4 exists").clone()];
+                let mut items = taskloop::as_completed(tasks);
+                while let Some(item) = futures::StreamExt::next(&mut items).await {
+                    match item {
+                        Ok(v) => t2_log.push(format!("t2 item {v}")),
+                        Err(e) => {
+                            t2_log.push(format!("t2 raised {:?}", e.cancel_message()));
+                            break;
+                        }
+                    }
+                }
+                anyhow::Ok(())
+            });
+            let value = taskloop::wait_for(&t3, Duration::from_millis(300)).await?;
+            log.push(format!("main wait_for -> {value}"));
+            let (c_log, target) = (log.clone(), t2.clone());
+            let _canceller = create_task(async move {
+                c_log.push(format!("cancel t2 -> {}", target.cancel_with("m")));
+                anyhow::Ok(())
+            });
+            let _ = t2.await;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["t3 item 400", "t2 item 400", "main wait_for -> 300", "cancel t2 -> true", "t2 raised Some(\"m\")"]);
+}
