@@ -274,7 +274,7 @@ where
     // could, on another worker, so it is held back (see `task::gate`).
     let gated = loop_.multi_thread && gate::in_task();
     let shared = Arc::new(Shared::new(loop_, name, flags | if gated { START_GATED } else { 0 }));
-    let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
+    let key = shared.header.loop_.registry.insert(shared.clone());
     spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
     if gated {
         gate::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
@@ -297,7 +297,7 @@ where
     let forwarding = Waker::from(shared.clone());
     let finished = eager::first_step(|| harness.poll_eagerly(&forwarding));
     if !finished {
-        harness.set_registry_key(shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone())));
+        harness.set_registry_key(shared.header.loop_.registry.insert(shared.clone()));
         spawn_harness(&shared.header, harness);
     }
     Task::from_shared(shared)
