@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::context;
-use crate::event_loop::RegistryKey;
 use crate::task::{Harness, Header, Loop, MAIN, START_GATED, Shared, Task, TaskRef, eager, gate};
 
 /// Why a task could not be created.
@@ -274,8 +273,8 @@ where
     // could, on another worker, so it is held back (see `task::gate`).
     let gated = loop_.multi_thread && gate::in_task();
     let shared = Arc::new(Shared::new(loop_, name, flags | if gated { START_GATED } else { 0 }));
-    let key = shared.header.loop_.registry.insert(shared.clone());
-    spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
+    shared.header.set_registry_key(shared.header.loop_.registry.insert(shared.clone()));
+    spawn_harness(&shared.header, Harness::new(shared.clone(), task_span(&shared.header), fut));
     if gated {
         gate::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
     }
@@ -293,11 +292,11 @@ where
     E: Into<anyhow::Error>,
 {
     let shared = Arc::new(Shared::new(loop_, name, 0));
-    let mut harness = Harness::new(shared.clone(), RegistryKey::NONE, task_span(&shared.header), Box::pin(fut));
+    let mut harness = Harness::new(shared.clone(), task_span(&shared.header), Box::pin(fut));
     let forwarding = Waker::from(shared.clone());
     let finished = eager::first_step(|| harness.poll_eagerly(&forwarding));
     if !finished {
-        harness.set_registry_key(shared.header.loop_.registry.insert(shared.clone()));
+        shared.header.set_registry_key(shared.header.loop_.registry.insert(shared.clone()));
         spawn_harness(&shared.header, harness);
     }
     Task::from_shared(shared)

@@ -27,13 +27,17 @@ pub(crate) trait Registered: Clone + Send + Sync + 'static {
 }
 
 /// Where a task sits in the registry, so it can remove itself when done.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RegistryKey {
-    // u32s: this lives in every task's harness, and neither a shard count nor a number of
-    // live tasks reaches 2^32.
-    shard: u32,
-    key: u32,
+    // Kept in the padding after the task header's flags (`Header::registry_key`): 6 bytes. A
+    // shard count is capped at 2^15 ([`MAX_SHARDS`]); live tasks stay far below 2^32.
+    pub(crate) shard: u16,
+    pub(crate) key: u32,
 }
+
+/// The most shards a registry has: more would not fit a [`RegistryKey`] (and no machine has
+/// the threads to use them).
+const MAX_SHARDS: usize = 1 << 15;
 
 /// The loop's live tasks, for `all_tasks()`: sharded so that spawns and completions on
 /// different worker threads do not contend on one lock. A thread always inserts into its own
@@ -58,13 +62,13 @@ struct Shard<E> {
 
 impl RegistryKey {
     /// No entry: an eager task in its first step, registered only if that step suspends. A
-    /// sentinel rather than an `Option`, which would make every task's harness 4 bytes larger.
-    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u32::MAX, key: u32::MAX };
+    /// sentinel rather than an `Option`, so that it fits beside the task header's flags.
+    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u16::MAX, key: u32::MAX };
 }
 
 impl<R: Registered> Registry<R> {
     pub(super) fn new(shards: usize, track_ages: bool) -> Self {
-        let n = shards.max(1).next_power_of_two();
+        let n = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let started = track_ages.then(tokio::time::Instant::now);
         // The current-thread loop's one shard starts with room for 1,024 tasks, allocated with
         // the loop rather than grown (and its old buffers freed) among the first tasks' memory:
@@ -114,13 +118,16 @@ impl<R: Registered> Registry<R> {
             }
             key
         };
-        RegistryKey { shard: shard as u32, key: u32::try_from(key).expect("fewer than 2^32 live tasks") }
+        RegistryKey {
+            shard: u16::try_from(shard).expect("at most 2^15 shards"),
+            key: u32::try_from(key).expect("fewer than 2^32 live tasks"),
+        }
     }
 
     /// Removes the task and returns its registry entry, for the caller to drop unlocked.
     /// Nothing for [`RegistryKey::NONE`].
     #[inline]
-    pub(crate) fn remove(&self, key: &RegistryKey) -> Option<R::Entry> {
+    pub(crate) fn remove(&self, key: RegistryKey) -> Option<R::Entry> {
         let shard = self.shards.get(key.shard as usize)?;
         lock(shard).tasks.try_remove(key.key as usize)
     }

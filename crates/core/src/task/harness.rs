@@ -14,7 +14,7 @@ use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 use super::gate;
 use super::{Shared, Start, Suspend, Suspended};
 use crate::error::{TaskError, panic_message};
-use crate::event_loop::{RegistryKey, Report};
+use crate::event_loop::Report;
 
 pin_project! {
     #[project = HarnessProj]
@@ -23,8 +23,6 @@ pin_project! {
         // The task as the current cancel scope: swapped into the thread-local for each poll
         // of the body and back, so a poll costs no reference counting.
         scope: ScopeSlot,
-        // `RegistryKey::NONE` for an eager task until its first step suspends (`task::eager`).
-        key: RegistryKey,
         // The task's tracing span, entered around each poll; `None` (and no allocation) when
         // no subscriber wants it, which keeps tokio's task cell small.
         span: Option<Box<tracing::Span>>,
@@ -63,12 +61,12 @@ enum Stage {
 
 impl<F, T> Harness<F, T> {
     #[inline]
-    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, span: Option<Box<tracing::Span>>, body: F) -> Self
+    pub(crate) fn new(shared: Arc<Shared<T>>, span: Option<Box<tracing::Span>>, body: F) -> Self
     where
         T: Send + 'static,
     {
         let scope: Arc<dyn CancelScope> = shared.clone();
-        Harness { shared, scope: ScopeSlot::new(scope), key, span, stage: Stage::Scheduled, body: Some(body) }
+        Harness { shared, scope: ScopeSlot::new(scope), span, stage: Stage::Scheduled, body: Some(body) }
     }
 }
 
@@ -173,12 +171,6 @@ where
     pub(crate) fn poll_eagerly(&mut self, waker: &Waker) -> bool {
         Pin::new(&mut *self).poll_body(&mut Context::from_waker(waker), true).is_ready()
     }
-
-    /// An eager task whose first step suspended enters the loop's registry, before tokio
-    /// first polls it.
-    pub(crate) fn set_registry_key(&mut self, key: RegistryKey) {
-        self.key = key;
-    }
 }
 
 /// `abort()` acted on: the body is dropped first (invariant 5), then the task ends cancelled.
@@ -191,18 +183,13 @@ fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
 #[inline]
 fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Poll<()> {
     *this.stage = Stage::Done;
-    complete(this.shared, this.key, this.body, result);
+    complete(this.shared, this.body, result);
     Poll::Ready(())
 }
 
 /// [`finish`] past the stage: the fields it needs, passed on their own rather than the whole
 /// projection (which costs instructions on every task's completion).
-fn complete<F, T>(
-    shared: &Arc<Shared<T>>,
-    key: &RegistryKey,
-    mut body: Pin<&mut Option<F>>,
-    result: Result<T, TaskError>,
-) {
+fn complete<F, T>(shared: &Arc<Shared<T>>, mut body: Pin<&mut Option<F>>, result: Result<T, TaskError>) {
     let header = &shared.header;
     if body.is_some()
         && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
@@ -218,7 +205,7 @@ fn complete<F, T>(
     }
     let (completion, discarded) = header.transition_to_done(result, &shared.value);
     drop(discarded);
-    let registered = header.loop_.registry.remove(key);
+    let registered = header.loop_.registry.remove(header.registry_key());
     completion.notify(&header.loop_);
     if header.is_main() {
         header.loop_.schedule_stop();

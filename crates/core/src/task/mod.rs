@@ -168,8 +168,8 @@ use taskloop_callbacks::{CallbackId, CallbackList};
 use taskloop_cancel::{BlockCancel, CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::event_loop::{Callback, LoopShared, Report};
-use crate::sync::{AtomicU16, Mutex, Ordering, lock};
+use crate::event_loop::{Callback, LoopShared, RegistryKey, Report};
+use crate::sync::{AtomicU16, AtomicU32, Mutex, Ordering, lock};
 pub(crate) use waiters::{Collector, WaiterKey};
 use waiters::{Waiter, Waiters, WakeList};
 
@@ -236,6 +236,11 @@ pub(crate) struct Shared<T> {
 pub(crate) struct Header {
     id: TaskId,
     flags: AtomicU16,
+    /// Where the task is in its loop's registry (`RegistryKey`), set once when it is
+    /// registered, read once at completion: in the 6 bytes of padding after `flags`, where
+    /// the harness would need 8 more bytes of tokio's task cell.
+    registry_shard: AtomicU16,
+    registry_key: AtomicU32,
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
     pub(crate) loop_: Arc<Loop>,
@@ -460,6 +465,8 @@ impl Header {
         Header {
             id: TaskId::next(),
             flags: AtomicU16::new(flags & (GATED | MAIN)),
+            registry_shard: AtomicU16::new(RegistryKey::NONE.shard),
+            registry_key: AtomicU32::new(RegistryKey::NONE.key),
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
@@ -479,6 +486,24 @@ impl Header {
 
     fn flags(&self) -> u16 {
         self.flags.load(Ordering::Acquire)
+    }
+
+    /// Records where the task was registered (once, before tokio first polls it: spawning it
+    /// orders this before the completion that reads it, so `Relaxed` is enough).
+    #[inline]
+    pub(crate) fn set_registry_key(&self, key: RegistryKey) {
+        self.registry_shard.store(key.shard, Ordering::Relaxed);
+        self.registry_key.store(key.key, Ordering::Relaxed);
+    }
+
+    /// Where the task is registered; `RegistryKey::NONE` if it is not (an eager task that
+    /// finished in its first step).
+    #[inline]
+    pub(crate) fn registry_key(&self) -> RegistryKey {
+        RegistryKey {
+            shard: self.registry_shard.load(Ordering::Relaxed),
+            key: self.registry_key.load(Ordering::Relaxed),
+        }
     }
 
     /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose
