@@ -29,15 +29,15 @@ pub(crate) trait Registered: Clone + Send + Sync + 'static {
 /// Where a task sits in the registry, so it can remove itself when done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RegistryKey {
-    // Kept in the padding after the task header's flags (`Header::registry_key`): 6 bytes. A
-    // shard count is capped at 2^15 ([`MAX_SHARDS`]); live tasks stay far below 2^32.
-    pub(crate) shard: u16,
+    // Kept in the padding after the task header's flags (`Header::registry_key`). A shard
+    // count is capped at 128 ([`MAX_SHARDS`]); live tasks stay far below 2^32.
+    pub(crate) shard: u8,
     pub(crate) key: u32,
 }
 
-/// The most shards a registry has: more would not fit a [`RegistryKey`] (and no machine has
-/// the threads to use them).
-const MAX_SHARDS: usize = 1 << 15;
+/// The most shards a registry has, so that a shard fits a byte of [`RegistryKey`]: threads
+/// beyond that share shards (a thread's shard is its number modulo the shard count).
+const MAX_SHARDS: usize = 128;
 
 /// The loop's live tasks, for `all_tasks()`: sharded so that spawns and completions on
 /// different worker threads do not contend on one lock. A thread always inserts into its own
@@ -63,7 +63,7 @@ struct Shard<E> {
 impl RegistryKey {
     /// No entry: an eager task in its first step, registered only if that step suspends. A
     /// sentinel rather than an `Option`, so that it fits beside the task header's flags.
-    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u16::MAX, key: u32::MAX };
+    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u8::MAX, key: u32::MAX };
 }
 
 impl<R: Registered> Registry<R> {
@@ -119,7 +119,7 @@ impl<R: Registered> Registry<R> {
             key
         };
         RegistryKey {
-            shard: u16::try_from(shard).expect("at most 2^15 shards"),
+            shard: u8::try_from(shard).expect("at most 128 shards"),
             key: u32::try_from(key).expect("fewer than 2^32 live tasks"),
         }
     }

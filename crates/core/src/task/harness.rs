@@ -23,10 +23,6 @@ pin_project! {
         // The task as the current cancel scope: swapped into the thread-local for each poll
         // of the body and back, so a poll costs no reference counting.
         scope: ScopeSlot,
-        // The task's tracing span, entered around each poll; `None` (and no allocation) when
-        // no subscriber wants it, which keeps tokio's task cell small.
-        span: Option<Box<tracing::Span>>,
-        stage: Stage,
         #[pin]
         body: Option<F>,
     }
@@ -36,7 +32,7 @@ pin_project! {
             // Dropped unfinished: the runtime is shutting down with the task still pending.
             // The task ends cancelled, so no awaiter or callback is left waiting forever.
             let this = this.project();
-            if *this.stage != Stage::Done {
+            if Stage::of(&this.shared.header) != Stage::Done {
                 // The `Ready` goes nowhere: no one polls a dropped harness.
                 let _ = finish(this, Err(TaskError::Cancelled(Cancelled::new())));
             }
@@ -46,7 +42,10 @@ pin_project! {
 
 /// Where the harness is with its body: the task's states of the module doc, as the harness
 /// sees them (the header's `GATED` and `DONE` flags are the same states as everyone sees them).
+/// Kept in the task header (`Header::harness_stage`), not in the harness: tokio's task cell
+/// holds the harness and the body, and 8 bytes there can move a task to the next cell size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Stage {
     /// Spawned, body never polled (Gated or Scheduled): the first poll starts it.
     Scheduled,
@@ -59,14 +58,31 @@ enum Stage {
     Done,
 }
 
+impl Stage {
+    #[inline]
+    fn of(header: &super::Header) -> Stage {
+        match header.harness_stage() {
+            0 => Stage::Scheduled,
+            1 => Stage::Running,
+            2 => Stage::Suspended,
+            _ => Stage::Done,
+        }
+    }
+
+    #[inline]
+    fn set(self, header: &super::Header) {
+        header.set_harness_stage(self as u8);
+    }
+}
+
 impl<F, T> Harness<F, T> {
     #[inline]
-    pub(crate) fn new(shared: Arc<Shared<T>>, span: Option<Box<tracing::Span>>, body: F) -> Self
+    pub(crate) fn new(shared: Arc<Shared<T>>, body: F) -> Self
     where
         T: Send + 'static,
     {
         let scope: Arc<dyn CancelScope> = shared.clone();
-        Harness { shared, scope: ScopeSlot::new(scope), span, stage: Stage::Scheduled, body: Some(body) }
+        Harness { shared, scope: ScopeSlot::new(scope), body: Some(body) }
     }
 }
 
@@ -94,10 +110,11 @@ where
     fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>, eager: bool) -> Poll<()> {
         let mut this = self.project();
         let header = &this.shared.header;
-        match *this.stage {
+        let stage = Stage::of(header);
+        match stage {
             Stage::Done => return Poll::Ready(()),
             Stage::Scheduled => match header.transition_to_running(cx.waker()) {
-                Start::Poll => *this.stage = Stage::Running,
+                Start::Poll => Stage::Running.set(header),
                 Start::Gated => return Poll::Pending,
                 Start::Cancelled(cancelled) => return finish(this, Err(TaskError::Cancelled(cancelled))),
             },
@@ -115,11 +132,13 @@ where
         let multi_thread = header.loop_.multi_thread;
         let born = if multi_thread { gate::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
-        let entered = this.span.as_deref().map(tracing::Span::enter);
+        let entered = header.span().map(tracing::Span::entered);
         taskloop_cancel::swap_in(this.scope, cx.waker());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         let at_yield = taskloop_cancel::swap_out(this.scope);
-        drop(entered);
+        if let Some(entered) = entered {
+            leave(entered);
+        }
         if multi_thread {
             gate::release_born_since(born);
         }
@@ -143,8 +162,8 @@ where
                         }
                     }
                 }
-                if *this.stage == Stage::Running && !eager {
-                    *this.stage = Stage::Suspended;
+                if stage != Stage::Suspended && !eager {
+                    Stage::Suspended.set(header);
                     if let Suspend::Repoll = this.shared.header.transition_to_suspended(cx.waker()) {
                         cx.waker().wake_by_ref();
                     }
@@ -173,6 +192,14 @@ where
     }
 }
 
+/// Exits a task's span after a poll: out of line, so that the common poll without a span
+/// carries no drop glue for one.
+#[cold]
+#[inline(never)]
+fn leave(entered: tracing::span::EnteredSpan) {
+    drop(entered);
+}
+
 /// `abort()` acted on: the body is dropped first (invariant 5), then the task ends cancelled.
 fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
     finish(this, Err(TaskError::Cancelled(Cancelled::new())))
@@ -182,7 +209,7 @@ fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
 /// awaiters, callbacks and the registry: the harness is `Done`.
 #[inline]
 fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Poll<()> {
-    *this.stage = Stage::Done;
+    Stage::Done.set(&this.shared.header);
     complete(this.shared, this.body, result);
     Poll::Ready(())
 }

@@ -169,7 +169,7 @@ use taskloop_cancel::{BlockCancel, CancelScope, CancelState, Cancelled, Forward,
 
 use crate::error::TaskError;
 use crate::event_loop::{Callback, LoopShared, RegistryKey, Report};
-use crate::sync::{AtomicU16, AtomicU32, Mutex, Ordering, lock};
+use crate::sync::{AtomicU8, AtomicU16, AtomicU32, Mutex, Ordering, lock};
 pub(crate) use waiters::{Collector, WaiterKey};
 use waiters::{Waiter, Waiters, WakeList};
 
@@ -210,6 +210,9 @@ const EAGER_WOKEN: u16 = 1 << 11;
 /// cancelled, so a `cancel()` now merges into that delivery (counted, nothing pending), as
 /// `_must_cancel` does. Set under the lock; cleared lock-free as the next poll begins.
 const BLOCK_DELIVERED: u16 = 1 << 12;
+/// The task has a `tracing` span (`rare.span`), entered around each poll of its body. Set once,
+/// when the span is made, before the task is spawned.
+const HAS_SPAN: u16 = 1 << 13;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
@@ -237,9 +240,11 @@ pub(crate) struct Header {
     id: TaskId,
     flags: AtomicU16,
     /// Where the task is in its loop's registry (`RegistryKey`), set once when it is
-    /// registered, read once at completion: in the 6 bytes of padding after `flags`, where
-    /// the harness would need 8 more bytes of tokio's task cell.
-    registry_shard: AtomicU16,
+    /// registered, read once at completion, and the harness's stage (`harness::Stage`), read
+    /// and written by the harness alone: in the 6 bytes of padding after `flags`, where the
+    /// harness would need 16 more bytes of tokio's task cell.
+    registry_shard: AtomicU8,
+    stage: AtomicU8,
     registry_key: AtomicU32,
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
@@ -274,6 +279,9 @@ struct Rare {
     waking_points: u16,
     /// The waiters after the first (`Waiters` keeps that one inline).
     waiters: Slab<Waiter>,
+    /// The task's tracing span (`HAS_SPAN`), made only when a subscriber wants it. Here rather
+    /// than in the harness, whose every byte counts towards tokio's task cell.
+    span: Option<Box<tracing::Span>>,
 }
 
 /// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
@@ -465,7 +473,8 @@ impl Header {
         Header {
             id: TaskId::next(),
             flags: AtomicU16::new(flags & (GATED | MAIN)),
-            registry_shard: AtomicU16::new(RegistryKey::NONE.shard),
+            registry_shard: AtomicU8::new(RegistryKey::NONE.shard),
+            stage: AtomicU8::new(0),
             registry_key: AtomicU32::new(RegistryKey::NONE.key),
             state: Mutex::new(State {
                 cancel: CancelState::new(),
@@ -484,6 +493,7 @@ impl Header {
         self.id
     }
 
+    #[inline]
     fn flags(&self) -> u16 {
         self.flags.load(Ordering::Acquire)
     }
@@ -504,6 +514,41 @@ impl Header {
             shard: self.registry_shard.load(Ordering::Relaxed),
             key: self.registry_key.load(Ordering::Relaxed),
         }
+    }
+
+    /// The harness's stage (`harness::Stage` as a number, 0 when spawned). Only the harness
+    /// reads and writes it, and tokio orders its polls, so `Relaxed` is enough.
+    #[inline]
+    pub(crate) fn harness_stage(&self) -> u8 {
+        self.stage.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn set_harness_stage(&self, stage: u8) {
+        self.stage.store(stage, Ordering::Relaxed);
+    }
+
+    /// Gives the task its tracing span (before it is spawned).
+    #[cold]
+    pub(crate) fn set_span(&self, span: tracing::Span) {
+        let mut st = lock(&self.state);
+        st.rare.get_or_insert_with(Box::default).span = Some(Box::new(span));
+        self.set_flags(HAS_SPAN, 0);
+    }
+
+    /// The task's tracing span, if it has one, to enter around a poll of its body.
+    #[inline]
+    pub(crate) fn span(&self) -> Option<tracing::Span> {
+        if self.flags() & HAS_SPAN == 0 {
+            return None;
+        }
+        self.span_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn span_slow(&self) -> Option<tracing::Span> {
+        lock(&self.state).rare.as_ref().and_then(|rare| rare.span.as_deref().cloned())
     }
 
     /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose
