@@ -23,7 +23,9 @@
 //! | Running   | `Stage::Running`, then `Stage::Suspended` once tokio's waker is registered ([`Header::transition_to_suspended`]) | body polled at least once, not finished | harness, body ends or abort | Done |
 //! | Done      | `DONE` flag, `Stage::Done` | `outcome` set; never changes again | —                   | —         |
 //!
-//! `Stage` is the harness's (`harness.rs`); the flags are the header's, readable by anyone.
+//! `Stage` is the harness's (`harness.rs`), kept in the header's `stage` byte so that it takes
+//! no room in tokio's task cell (only the harness reads or writes it); the flags are the
+//! header's, readable by anyone.
 //! Every change of state or of a request goes through one `Header::transition_to_*` method,
 //! which returns what its caller must do next (`#[must_use]`: a [`Start`], a [`Suspend`], a
 //! [`Suspended`], a [`CancelRequest`], a [`Completion`], a [`WakeTask`], a taken request).
@@ -47,6 +49,9 @@
 //! | `state.forward` | awaits that pass requests on (`forward_to`/`end_forward`), completion (cleared) | `cancel()`, the harness (cloned under lock, called after) |
 //! | `state.outcome` | completion, once | readers after `DONE` |
 //! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
+//! | `stage` (atomic, `Relaxed`) | the harness alone (`harness::Stage`) | the harness |
+//! | `registry_shard`, `registry_key` (atomic, `Relaxed`) | `create_task`, once, before tokio first polls the task | the completing harness |
+//! | `state.rare.span` | `create_task`, when a subscriber wants the task's span (`HAS_SPAN`, never cleared) | the harness, cloned under lock and entered around each poll |
 //!
 //! # Invariants
 //!
