@@ -238,4 +238,5 @@ fn complete<F, T>(shared: &Arc<Shared<T>>, mut body: Pin<&mut Option<F>>, result
         header.loop_.schedule_stop();
     }
     drop(registered);
+    header.end_span();
 }

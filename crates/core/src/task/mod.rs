@@ -284,8 +284,9 @@ struct Rare {
     waking_points: u16,
     /// The waiters after the first (`Waiters` keeps that one inline).
     waiters: Slab<Waiter>,
-    /// The task's tracing span (`HAS_SPAN`), made only when a subscriber wants it. Here rather
-    /// than in the harness, whose every byte counts towards tokio's task cell.
+    /// The task's tracing span (`HAS_SPAN`), made only when a subscriber wants it, and dropped
+    /// when the task completes. Here rather than in the harness, whose every byte counts
+    /// towards tokio's task cell.
     span: Option<Box<tracing::Span>>,
 }
 
@@ -554,6 +555,23 @@ impl Header {
     #[inline(never)]
     fn span_slow(&self) -> Option<tracing::Span> {
         lock(&self.state).rare.as_ref().and_then(|rare| rare.span.as_deref().cloned())
+    }
+
+    /// The task has completed: its span closes now (as it did when the harness held it), not
+    /// when the last handle goes.
+    #[inline]
+    pub(crate) fn end_span(&self) {
+        if self.flags() & HAS_SPAN != 0 {
+            self.end_span_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_span_slow(&self) {
+        let span = lock(&self.state).rare.as_mut().and_then(|rare| rare.span.take());
+        // Closed outside the lock: closing a span runs the subscriber's code (invariant 3).
+        drop(span);
     }
 
     /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose
