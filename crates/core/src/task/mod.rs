@@ -21,7 +21,7 @@
 //! | Gated     | `GATED` flag (harness: `Stage::Scheduled`) | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll ([`Header::transition_to_ungated`], from `gate.rs`) | Scheduled |
 //! | Scheduled | `Stage::Scheduled` | spawned, body never polled         | harness, first poll ([`Header::transition_to_running`]) | Running, Done |
 //! | Running   | `Stage::Running`, then `Stage::Suspended` once tokio's waker is registered ([`Header::transition_to_suspended`]) | body polled at least once, not finished | harness, body ends or abort | Done |
-//! | Done      | `DONE` flag, `Stage::Done` | `outcome` set; never changes again | —                   | —         |
+//! | Done      | `DONE` flag; the harness holds no body (`live` is `None`) | `outcome` set; never changes again | —                   | —         |
 //!
 //! `Stage` is the harness's (`harness.rs`), kept in the header's `stage` byte so that it takes
 //! no room in tokio's task cell (only the harness reads or writes it); the flags are the
