@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::context;
-use crate::event_loop::RegistryKey;
 use crate::task::{Harness, Header, Loop, MAIN, START_GATED, Shared, Task, TaskRef, eager, gate};
 
 /// Why a task could not be created.
@@ -274,8 +273,9 @@ where
     // could, on another worker, so it is held back (see `task::gate`).
     let gated = loop_.multi_thread && gate::in_task();
     let shared = Arc::new(Shared::new(loop_, name, flags | if gated { START_GATED } else { 0 }));
-    let key = shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone()));
-    spawn_harness(&shared.header, Harness::new(shared.clone(), key, task_span(&shared.header), fut));
+    shared.header.set_registry_key(shared.header.loop_.registry.insert(shared.clone()));
+    task_span(&shared.header);
+    spawn_harness(&shared.header, Harness::new(shared.clone(), fut));
     if gated {
         gate::hold_until_creator_suspends(TaskRef::from_arc(shared.clone()));
     }
@@ -293,21 +293,23 @@ where
     E: Into<anyhow::Error>,
 {
     let shared = Arc::new(Shared::new(loop_, name, 0));
-    let mut harness = Harness::new(shared.clone(), RegistryKey::NONE, task_span(&shared.header), Box::pin(fut));
+    task_span(&shared.header);
+    let mut harness = Harness::new(shared.clone(), Box::pin(fut));
     let forwarding = Waker::from(shared.clone());
     let finished = eager::first_step(|| harness.poll_eagerly(&forwarding));
     if !finished {
-        harness.set_registry_key(shared.header.loop_.registry.insert(TaskRef::from_arc(shared.clone())));
+        shared.header.set_registry_key(shared.header.loop_.registry.insert(shared.clone()));
         spawn_harness(&shared.header, harness);
     }
     Task::from_shared(shared)
 }
 
-/// The task's span, as tokio names its own (`runtime.spawn`): target `taskloop::task`, the
-/// task's id and name, where it was created, and a `follows_from` link to the span of its
-/// creator. Nothing is formatted unless a subscriber enables the span.
+/// Gives the task its span, as tokio names its own (`runtime.spawn`): target
+/// `taskloop::task`, the task's id and name, where it was created, and a `follows_from` link to
+/// the span of its creator. Nothing is formatted, and nothing kept, unless a subscriber enables
+/// the span.
 #[track_caller]
-fn task_span(header: &Header) -> Option<Box<tracing::Span>> {
+fn task_span(header: &Header) {
     let location = std::panic::Location::caller();
     let span = tracing::trace_span!(
         target: "taskloop::task",
@@ -319,10 +321,10 @@ fn task_span(header: &Header) -> Option<Box<tracing::Span>> {
         loc.col = location.column(),
     );
     if span.is_disabled() {
-        return None;
+        return;
     }
     span.follows_from(tracing::Span::current());
-    Some(Box::new(span))
+    header.set_span(span);
 }
 
 /// Hands a harness to tokio. Under `--cfg tokio_unstable` (with tokio's `tracing` feature,

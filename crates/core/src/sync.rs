@@ -6,12 +6,12 @@
 #[cfg(taskloop_loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(taskloop_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU16, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering};
 
 #[cfg(not(taskloop_loom))]
 pub(crate) use std::sync::Mutex;
 #[cfg(not(taskloop_loom))]
-pub(crate) use std::sync::atomic::{AtomicU16, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering};
 
 /// Locks `mutex` (ours, or a plain `std::sync::Mutex` of the loop's), ignoring poisoning.
 ///

@@ -23,6 +23,11 @@ struct Recorder {
     /// Entered spans (the loop is single-threaded here), for `Span::current()`.
     stack: Arc<Mutex<Vec<(u64, &'static Metadata<'static>)>>>,
     metas: Arc<Mutex<Vec<&'static Metadata<'static>>>>,
+    /// Handles alive per span id (index id - 1), counted as a registry does: one at
+    /// `new_span`, one more per `clone_span`, one less per `try_close`.
+    handles: Arc<Mutex<Vec<u64>>>,
+    /// Ids of the spans whose last handle was dropped.
+    closed: Arc<Mutex<Vec<u64>>>,
 }
 
 struct Fields(Vec<(String, String)>);
@@ -51,6 +56,7 @@ impl Subscriber for Recorder {
         let meta = span.metadata();
         self.spans.lock().unwrap().push((meta.name().to_owned(), meta.target().to_owned(), fields.0));
         self.metas.lock().unwrap().push(meta);
+        self.handles.lock().unwrap().push(1);
         let mut next = self.next.lock().unwrap();
         *next += 1;
         Id::from_u64(*next)
@@ -66,6 +72,19 @@ impl Subscriber for Recorder {
     }
     fn exit(&self, _: &Id) {
         self.stack.lock().unwrap().pop();
+    }
+    fn clone_span(&self, id: &Id) -> Id {
+        self.handles.lock().unwrap()[id.into_u64() as usize - 1] += 1;
+        id.clone()
+    }
+    fn try_close(&self, id: Id) -> bool {
+        let mut handles = self.handles.lock().unwrap();
+        let left = &mut handles[id.into_u64() as usize - 1];
+        *left -= 1;
+        if *left == 0 {
+            self.closed.lock().unwrap().push(id.into_u64());
+        }
+        *left == 0
     }
     fn current_span(&self) -> tracing_core::span::Current {
         match self.stack.lock().unwrap().last() {
@@ -107,4 +126,35 @@ fn every_task_gets_a_span_with_its_id_name_and_where_it_was_created_following_it
     // Span ids are handed out in creation order (1-based), and the child follows its creator.
     let id_of = |i: usize| spans.iter().position(|s| std::ptr::eq(s, task_spans[i])).unwrap() as u64 + 1;
     assert!(recorder.follows.lock().unwrap().contains(&(id_of(child_span), id_of(parent_span))));
+}
+
+/// The task's span closes when the task completes, as when the harness held it, and not when
+/// the last handle to the task goes.
+#[test]
+fn a_tasks_span_closes_when_it_completes_while_a_handle_to_it_is_kept() {
+    let recorder = Recorder::default();
+    let (kept, child_id) = tracing::subscriber::with_default(recorder.clone(), || {
+        Runtime::builder()
+            .build()
+            .unwrap()
+            .run(async {
+                let child = create_task(async { anyhow::Ok(()) });
+                let id = child.id();
+                child.clone().await?;
+                anyhow::Ok((child, id))
+            })
+            .unwrap()
+    });
+    let spans = recorder.spans.lock().unwrap().clone();
+    let child_span = spans
+        .iter()
+        .position(|s| s.0 == "task" && s.2.iter().any(|(k, v)| k == "task.id" && *v == child_id.to_string()))
+        .expect("the child has a span") as u64
+        + 1;
+    assert!(kept.done());
+    assert!(
+        recorder.closed.lock().unwrap().contains(&child_span),
+        "the span of a finished task closed although a handle to the task is kept"
+    );
+    drop(kept);
 }

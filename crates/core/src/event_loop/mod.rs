@@ -58,7 +58,7 @@ pub(crate) struct LoopConfig {
 }
 
 /// The state shared by a loop's tasks. `R` is the task handle its registry keeps.
-pub(crate) struct LoopShared<R> {
+pub(crate) struct LoopShared<R: Registered> {
     pub(crate) registry: Registry<R>,
     pub(crate) callbacks: CallbackQueue,
     handler: std::sync::Mutex<Option<Arc<ExceptionHandler<R>>>>,
@@ -182,7 +182,7 @@ impl<R: Registered> LoopShared<R> {
     }
 }
 
-impl<R> LoopShared<R> {
+impl<R: Registered> LoopShared<R> {
     pub(crate) fn is_closed(&self) -> bool {
         self.run_state.load(Ordering::Acquire) == CLOSED
     }

@@ -11,8 +11,13 @@ use crate::sync::lock;
 /// the end of `run` cancels what is left, and reports name the task. Implemented by
 /// `TaskRef` (in `task/`).
 pub(crate) trait Registered: Clone + Send + Sync + 'static {
-    /// Whether the task has finished.
-    fn is_done(&self) -> bool;
+    /// What the registry stores per task: the thinnest owner of the task (for `TaskRef`, its
+    /// `Arc<dyn AnyTask>`, 16 bytes), turned into a handle only when a snapshot is taken.
+    type Entry: Send + 'static;
+    /// A handle to the task `entry` owns.
+    fn from_entry(entry: &Self::Entry) -> Self;
+    /// Whether the task `entry` owns has finished.
+    fn entry_is_done(entry: &Self::Entry) -> bool;
     /// Asks the task to stop at its current await (`TaskRef::cancel`).
     fn cancel(&self) -> bool;
     /// The task's name, for reports.
@@ -22,41 +27,57 @@ pub(crate) trait Registered: Clone + Send + Sync + 'static {
 }
 
 /// Where a task sits in the registry, so it can remove itself when done.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RegistryKey {
-    // u32s: this lives in every task's harness, and neither a shard count nor a number of
-    // live tasks reaches 2^32.
-    shard: u32,
-    key: u32,
+    // Kept in the padding after the task header's flags (`Header::registry_key`). A shard
+    // count is capped at 128 ([`MAX_SHARDS`]); live tasks stay far below 2^32.
+    pub(crate) shard: u8,
+    pub(crate) key: u32,
 }
+
+/// The most shards a registry has, so that a shard fits a byte of [`RegistryKey`]: threads
+/// beyond that share shards (a thread's shard is its number modulo the shard count).
+const MAX_SHARDS: usize = 128;
 
 /// The loop's live tasks, for `all_tasks()`: sharded so that spawns and completions on
 /// different worker threads do not contend on one lock. A thread always inserts into its own
 /// shard; a task is removed from the shard it was inserted in, from whichever thread it
 /// completes on.
-pub(crate) struct Registry<R> {
-    shards: Box<[std::sync::Mutex<Shard<R>>]>,
+pub(crate) struct Registry<R: Registered> {
+    shards: Box<[std::sync::Mutex<Shard<R::Entry>>]>,
     /// When the loop was built, if it tracks task ages (`Builder::track_task_ages`).
     started: Option<tokio::time::Instant>,
 }
 
-/// One shard of the registry: each live task with its creation time in milliseconds of the
-/// loop's clock (0 when the loop does not track ages). The time lives beside the task, not in
-/// it: an extra field in the task header cost every spawn ~100-300 instructions, this costs 8
-/// bytes of slab entry and no measurable instruction.
-type Shard<R> = Slab<(R, u32)>;
+/// One shard of the registry: each live task, and, if the loop tracks ages, its creation time
+/// in milliseconds of the loop's clock under the same key. The time lives beside the task, not
+/// in it (an extra field in the task header cost every spawn ~100-300 instructions), and apart
+/// from the slab, so a loop that does not track ages keeps 16 bytes per task (the slab entry
+/// of an `Arc<dyn AnyTask>`), not 24.
+struct Shard<E> {
+    tasks: Slab<E>,
+    /// `born[key]`: creation time of the task at `key`; `None` unless the loop tracks ages.
+    born: Option<Vec<u32>>,
+}
 
 impl RegistryKey {
     /// No entry: an eager task in its first step, registered only if that step suspends. A
-    /// sentinel rather than an `Option`, which would make every task's harness 4 bytes larger.
-    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u32::MAX, key: u32::MAX };
+    /// sentinel rather than an `Option`, so that it fits beside the task header's flags.
+    pub(crate) const NONE: RegistryKey = RegistryKey { shard: u8::MAX, key: u32::MAX };
 }
 
 impl<R: Registered> Registry<R> {
     pub(super) fn new(shards: usize, track_ages: bool) -> Self {
-        let n = shards.max(1).next_power_of_two();
+        let n = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let started = track_ages.then(tokio::time::Instant::now);
-        Registry { shards: (0..n).map(|_| std::sync::Mutex::new(Slab::new())).collect(), started }
+        // The current-thread loop's one shard starts with room for 1,024 tasks, allocated with
+        // the loop rather than grown (and its old buffers freed) among the first tasks' memory:
+        // glibc's reuse of freed task memory depends on it (`examples/icount.rs`, `chain`
+        // +5% when the slab grew among the tasks).
+        let capacity = if n == 1 { 1024 } else { 0 };
+        let shard =
+            || std::sync::Mutex::new(Shard { tasks: Slab::with_capacity(capacity), born: track_ages.then(Vec::new) });
+        Registry { shards: (0..n).map(|_| shard()).collect(), started }
     }
 
     /// Whether the loop tracks task ages (`Builder::track_task_ages`).
@@ -70,7 +91,12 @@ impl<R: Registered> Registry<R> {
         Some(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX))
     }
 
+    #[inline]
     fn home_shard(&self) -> usize {
+        if self.shards.len() == 1 {
+            // The current-thread loop: no thread-local to read.
+            return 0;
+        }
         thread_local! {
             static SHARD: usize = {
                 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -80,25 +106,38 @@ impl<R: Registered> Registry<R> {
         SHARD.with(|s| *s) & (self.shards.len() - 1)
     }
 
-    pub(crate) fn insert(&self, task: R) -> RegistryKey {
-        let born = if self.started.is_some() { self.now_ms().unwrap_or(0) } else { 0 };
+    #[inline]
+    pub(crate) fn insert(&self, task: R::Entry) -> RegistryKey {
         let shard = self.home_shard();
-        let key = lock(&self.shards[shard]).insert((task, born));
-        RegistryKey { shard: shard as u32, key: u32::try_from(key).expect("fewer than 2^32 live tasks") }
+        let key = {
+            let mut guard = lock(&self.shards[shard]);
+            let Shard { tasks, born } = &mut *guard;
+            let key = tasks.insert(task);
+            if let Some(born) = born {
+                record_birth(born, key, self.now_ms().unwrap_or(0));
+            }
+            key
+        };
+        RegistryKey {
+            shard: u8::try_from(shard).expect("at most 128 shards"),
+            key: u32::try_from(key).expect("fewer than 2^32 live tasks"),
+        }
     }
 
-    /// Removes the task and returns its registry handle, for the caller to drop unlocked.
+    /// Removes the task and returns its registry entry, for the caller to drop unlocked.
     /// Nothing for [`RegistryKey::NONE`].
-    pub(crate) fn remove(&self, key: &RegistryKey) -> Option<R> {
+    #[inline]
+    pub(crate) fn remove(&self, key: RegistryKey) -> Option<R::Entry> {
         let shard = self.shards.get(key.shard as usize)?;
-        lock(shard).try_remove(key.key as usize).map(|(task, _)| task)
+        lock(shard).tasks.try_remove(key.key as usize)
     }
 
     /// Every registered task that is not done.
     pub(crate) fn snapshot(&self) -> Vec<R> {
         let mut all = Vec::new();
         for shard in self.shards.iter() {
-            all.extend(lock(shard).iter().map(|(_, (t, _))| t.clone()).filter(|t| !t.is_done()));
+            let shard = lock(shard);
+            all.extend(shard.tasks.iter().filter(|(_, t)| !R::entry_is_done(t)).map(|(_, t)| R::from_entry(t)));
         }
         all
     }
@@ -108,11 +147,24 @@ impl<R: Registered> Registry<R> {
         let now = self.now_ms();
         let mut all = Vec::new();
         for shard in self.shards.iter() {
-            all.extend(lock(shard).iter().filter(|(_, (t, _))| !t.is_done()).map(|(_, (t, born))| {
-                let age = now.map(|now| std::time::Duration::from_millis(u64::from(now.saturating_sub(*born))));
-                (t.clone(), age)
+            let shard = lock(shard);
+            all.extend(shard.tasks.iter().filter(|(_, t)| !R::entry_is_done(t)).map(|(key, t)| {
+                let born = shard.born.as_ref().and_then(|born| born.get(key)).copied();
+                let age = now
+                    .zip(born)
+                    .map(|(now, born)| std::time::Duration::from_millis(u64::from(now.saturating_sub(born))));
+                (R::from_entry(t), age)
             }));
         }
         all
     }
+}
+
+/// Notes that the task at slab `key` was created at `ms` (a loop that tracks ages).
+#[cold]
+fn record_birth(born: &mut Vec<u32>, key: usize, ms: u32) {
+    if born.len() <= key {
+        born.resize(key + 1, 0);
+    }
+    born[key] = ms;
 }

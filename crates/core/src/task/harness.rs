@@ -14,41 +14,47 @@ use taskloop_cancel::{CancelScope, Cancelled, ScopeSlot};
 use super::gate;
 use super::{Shared, Start, Suspend, Suspended};
 use crate::error::{TaskError, panic_message};
-use crate::event_loop::{RegistryKey, Report};
+use crate::event_loop::Report;
 
 pin_project! {
-    #[project = HarnessProj]
+    /// Everything it holds counts towards tokio's task cell (tokio rounds it up to a multiple
+    /// of 128 bytes), so it holds only the task and its body, `None` once the task is done:
+    /// the `Arc`'s niche makes the `Option` free. The cancel scope is made for each poll, the
+    /// stage is kept in the task header, the span in the task's `Rare` part.
     pub(crate) struct Harness<F, T> {
-        shared: Arc<Shared<T>>,
-        // The task as the current cancel scope: swapped into the thread-local for each poll
-        // of the body and back, so a poll costs no reference counting.
-        scope: ScopeSlot,
-        // `RegistryKey::NONE` for an eager task until its first step suspends (`task::eager`).
-        key: RegistryKey,
-        // The task's tracing span, entered around each poll; `None` (and no allocation) when
-        // no subscriber wants it, which keeps tokio's task cell small.
-        span: Option<Box<tracing::Span>>,
-        stage: Stage,
         #[pin]
-        body: Option<F>,
+        live: Option<Live<F, T>>,
     }
 
     impl<F, T> PinnedDrop for Harness<F, T> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped unfinished: the runtime is shutting down with the task still pending.
             // The task ends cancelled, so no awaiter or callback is left waiting forever.
-            let this = this.project();
-            if *this.stage != Stage::Done {
+            let live = this.project().live;
+            if live.is_some() {
                 // The `Ready` goes nowhere: no one polls a dropped harness.
-                let _ = finish(this, Err(TaskError::Cancelled(Cancelled::new())));
+                let _ = finish(live, Err(TaskError::Cancelled(Cancelled::new())));
             }
         }
     }
 }
 
+pin_project! {
+    /// An unfinished task: its shared part and its body.
+    #[project = LiveProj]
+    struct Live<F, T> {
+        shared: Arc<Shared<T>>,
+        #[pin]
+        body: F,
+    }
+}
+
 /// Where the harness is with its body: the task's states of the module doc, as the harness
 /// sees them (the header's `GATED` and `DONE` flags are the same states as everyone sees them).
+/// Kept in the task header (`Header::harness_stage`), not in the harness: tokio's task cell
+/// holds the harness and the body, and 8 bytes there can move a task to the next cell size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Stage {
     /// Spawned, body never polled (Gated or Scheduled): the first poll starts it.
     Scheduled,
@@ -57,24 +63,39 @@ enum Stage {
     /// Body suspended at least once, tokio's waker registered (invariant 6). Still Running in
     /// the module doc's terms.
     Suspended,
-    /// The body is gone and the task completed: polls return `Ready` at once.
-    Done,
+    // Done: the harness's `live` is `None`, the body is gone and polls return `Ready` at once.
+}
+
+impl Stage {
+    #[inline]
+    fn of(header: &super::Header) -> Stage {
+        match header.harness_stage() {
+            0 => Stage::Scheduled,
+            1 => Stage::Running,
+            _ => Stage::Suspended,
+        }
+    }
+
+    #[inline]
+    fn set(self, header: &super::Header) {
+        header.set_harness_stage(self as u8);
+    }
 }
 
 impl<F, T> Harness<F, T> {
     #[inline]
-    pub(crate) fn new(shared: Arc<Shared<T>>, key: RegistryKey, span: Option<Box<tracing::Span>>, body: F) -> Self
+    pub(crate) fn new(shared: Arc<Shared<T>>, body: F) -> Self
     where
         T: Send + 'static,
     {
-        let scope: Arc<dyn CancelScope> = shared.clone();
-        Harness { shared, scope: ScopeSlot::new(scope), key, span, stage: Stage::Scheduled, body: Some(body) }
+        Harness { live: Some(Live { shared, body }) }
     }
 }
 
 impl<F, T, E> Future for Harness<F, T>
 where
     F: Future<Output = Result<T, E>>,
+    T: Send + 'static,
     E: Into<anyhow::Error>,
 {
     type Output = ();
@@ -87,6 +108,7 @@ where
 impl<F, T, E> Harness<F, T>
 where
     F: Future<Output = Result<T, E>>,
+    T: Send + 'static,
     E: Into<anyhow::Error>,
 {
     /// One poll of the harness. `eager`: the eager first step inside `create_task`, whose
@@ -94,18 +116,22 @@ where
     /// poll on), so the harness stays `Running` after it.
     #[inline]
     fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>, eager: bool) -> Poll<()> {
-        let mut this = self.project();
-        let header = &this.shared.header;
-        match *this.stage {
-            Stage::Done => return Poll::Ready(()),
+        let mut slot = self.project().live;
+        let Some(live) = slot.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let live = live.project();
+        let header = &live.shared.header;
+        let stage = Stage::of(header);
+        match stage {
             Stage::Scheduled => match header.transition_to_running(cx.waker()) {
-                Start::Poll => *this.stage = Stage::Running,
+                Start::Poll => Stage::Running.set(header),
                 Start::Gated => return Poll::Pending,
-                Start::Cancelled(cancelled) => return finish(this, Err(TaskError::Cancelled(cancelled))),
+                Start::Cancelled(cancelled) => return finish(slot, Err(TaskError::Cancelled(cancelled))),
             },
             Stage::Running | Stage::Suspended => {
                 if header.is_abort_requested() {
-                    return abort(this);
+                    return abort(slot);
                 }
             }
         }
@@ -113,28 +139,35 @@ where
         // A request pending now is delivered at the body's current await: by a cancellation
         // point during this poll, or else by ending the body after it (invariant 7).
         let endable = header.arm_cancel();
-        let body = this.body.as_mut().as_pin_mut().expect("an unfinished harness holds its body");
+        let body = live.body;
         let multi_thread = header.loop_.multi_thread;
         let born = if multi_thread { gate::born_mark() } else { 0 };
         // In and out of the thread-local around the poll; a panic is caught in between.
-        let entered = this.span.as_deref().map(tracing::Span::enter);
-        taskloop_cancel::swap_in(this.scope, cx.waker());
+        let entered = header.span().map(tracing::Span::entered);
+        // The task as the current cancel scope, made for this poll: kept in the harness between
+        // polls, its 24 bytes would move bodies of 121-144 bytes to tokio's next cell size
+        // (128 bytes more per task); made here, it costs a reference count per poll.
+        let scope: Arc<dyn CancelScope> = live.shared.clone();
+        let mut scope = ScopeSlot::new(scope);
+        taskloop_cancel::swap_in(&mut scope, cx.waker());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
-        let at_yield = taskloop_cancel::swap_out(this.scope);
-        drop(entered);
+        let at_yield = taskloop_cancel::swap_out(&mut scope);
+        drop(scope);
+        if let Some(entered) = entered {
+            leave(entered);
+        }
         if multi_thread {
             gate::release_born_since(born);
         }
         let result = match polled {
             Ok(Poll::Pending) => {
-                let header = &this.shared.header;
                 if header.is_abort_requested() {
-                    return abort(this);
+                    return abort(slot);
                 }
                 header.note_suspended_at_yield(at_yield);
                 if header.is_cancel_pending() {
                     match header.transition_to_suspended_with_request(endable) {
-                        Suspended::End(cancelled) => return finish(this, Err(TaskError::Cancelled(cancelled))),
+                        Suspended::End(cancelled) => return finish(slot, Err(TaskError::Cancelled(cancelled))),
                         Suspended::Kept => {}
                         Suspended::Forward(target, message) => {
                             if !super::forwarding::through(header.id(), || target.forward(message.clone()))
@@ -145,9 +178,9 @@ where
                         }
                     }
                 }
-                if *this.stage == Stage::Running && !eager {
-                    *this.stage = Stage::Suspended;
-                    if let Suspend::Repoll = this.shared.header.transition_to_suspended(cx.waker()) {
+                if stage != Stage::Suspended && !eager {
+                    Stage::Suspended.set(header);
+                    if let Suspend::Repoll = header.transition_to_suspended(cx.waker()) {
                         cx.waker().wake_by_ref();
                     }
                 }
@@ -157,13 +190,14 @@ where
             Ok(Poll::Ready(Err(err))) => Err(TaskError::from_body_error(err.into())),
             Err(payload) => Err(TaskError::from_panic(&*payload)),
         };
-        finish(this, result)
+        finish(slot, result)
     }
 }
 
 impl<F, T, E> Harness<F, T>
 where
     F: Future<Output = Result<T, E>> + Unpin,
+    T: Send + 'static,
     E: Into<anyhow::Error>,
 {
     /// An eager task's first step: one poll inside `create_task`, with `waker` (which forwards
@@ -173,40 +207,36 @@ where
     pub(crate) fn poll_eagerly(&mut self, waker: &Waker) -> bool {
         Pin::new(&mut *self).poll_body(&mut Context::from_waker(waker), true).is_ready()
     }
+}
 
-    /// An eager task whose first step suspended enters the loop's registry, before tokio
-    /// first polls it.
-    pub(crate) fn set_registry_key(&mut self, key: RegistryKey) {
-        self.key = key;
-    }
+/// Exits a task's span after a poll: out of line, so that the common poll without a span
+/// carries no drop glue for one.
+#[cold]
+#[inline(never)]
+fn leave(entered: tracing::span::EnteredSpan) {
+    drop(entered);
 }
 
 /// `abort()` acted on: the body is dropped first (invariant 5), then the task ends cancelled.
-fn abort<F, T>(this: HarnessProj<'_, F, T>) -> Poll<()> {
-    finish(this, Err(TaskError::Cancelled(Cancelled::new())))
+fn abort<F, T>(slot: Pin<&mut Option<Live<F, T>>>) -> Poll<()> {
+    finish(slot, Err(TaskError::Cancelled(Cancelled::new())))
 }
 
 /// Drops the body (reporting a panic in its `Drop`), then completes the task and tells
-/// awaiters, callbacks and the registry: the harness is `Done`.
+/// awaiters, callbacks and the registry: the harness is done (`live` is `None`).
 #[inline]
-fn finish<F, T>(this: HarnessProj<'_, F, T>, result: Result<T, TaskError>) -> Poll<()> {
-    *this.stage = Stage::Done;
-    complete(this.shared, this.key, this.body, result);
+fn finish<F, T>(slot: Pin<&mut Option<Live<F, T>>>, result: Result<T, TaskError>) -> Poll<()> {
+    let shared = slot.as_ref().get_ref().as_ref().map(|live| live.shared.clone());
+    if let Some(shared) = shared {
+        complete(&shared, slot, result);
+    }
     Poll::Ready(())
 }
 
-/// [`finish`] past the stage: the fields it needs, passed on their own rather than the whole
-/// projection (which costs instructions on every task's completion).
-fn complete<F, T>(
-    shared: &Arc<Shared<T>>,
-    key: &RegistryKey,
-    mut body: Pin<&mut Option<F>>,
-    result: Result<T, TaskError>,
-) {
+/// [`finish`] with the task in hand: drops the body, then completes the task.
+fn complete<F, T>(shared: &Arc<Shared<T>>, mut slot: Pin<&mut Option<Live<F, T>>>, result: Result<T, TaskError>) {
     let header = &shared.header;
-    if body.is_some()
-        && let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None)))
-    {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
         header.loop_.report(Report::new(
             format!("a task body panicked while being dropped: {}", panic_message(&*payload)),
             Some(TaskError::from_panic(&*payload)),
@@ -218,10 +248,40 @@ fn complete<F, T>(
     }
     let (completion, discarded) = header.transition_to_done(result, &shared.value);
     drop(discarded);
-    let registered = header.loop_.registry.remove(key);
+    let registered = header.loop_.registry.remove(header.registry_key());
     completion.notify(&header.loop_);
     if header.is_main() {
         header.loop_.schedule_stop();
     }
     drop(registered);
+    header.end_span();
+}
+
+#[cfg(all(test, not(taskloop_loom), target_pointer_width = "64"))]
+mod tests {
+    use std::mem::{size_of, size_of_val};
+    use std::sync::Arc;
+
+    use super::Harness;
+    use crate::event_loop::LoopConfig;
+    use crate::task::{Header, Loop, Shared};
+
+    /// tokio keeps the harness in a task cell of 104 bytes plus the harness plus 8, rounded up
+    /// to 128: every byte the harness adds to the body can move a task to the next 128. With
+    /// only the shared task beside the body, a task that sleeps with a captured `Duration`
+    /// (the memory bench's, 144 bytes of body) fits 256 bytes, as raw tokio's does.
+    #[test]
+    fn the_harness_adds_one_pointer_to_the_body_and_the_header_stays_160_bytes() {
+        let nap = std::time::Duration::from_secs(1);
+        let body = async move {
+            crate::time::sleep(nap).await?;
+            anyhow::Ok(())
+        };
+        let body_size = size_of_val(&body);
+        let config = LoopConfig { shards: 1, multi_thread: false, eager_tasks: false, track_task_ages: false };
+        let shared = Arc::new(Shared::<()>::new(Arc::new(Loop::new(config)), None, 0));
+        let harness = Harness::new(shared, body);
+        assert_eq!(size_of_val(&harness), body_size + 8, "harness = the shared task + the body");
+        assert_eq!(size_of::<Header>(), 160, "the registry key and the stage fit the flags' padding");
+    }
 }

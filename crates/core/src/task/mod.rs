@@ -21,9 +21,11 @@
 //! | Gated     | `GATED` flag (harness: `Stage::Scheduled`) | created inside a task on a multi-thread loop, whose poll has not returned | the creator's harness, after its poll ([`Header::transition_to_ungated`], from `gate.rs`) | Scheduled |
 //! | Scheduled | `Stage::Scheduled` | spawned, body never polled         | harness, first poll ([`Header::transition_to_running`]) | Running, Done |
 //! | Running   | `Stage::Running`, then `Stage::Suspended` once tokio's waker is registered ([`Header::transition_to_suspended`]) | body polled at least once, not finished | harness, body ends or abort | Done |
-//! | Done      | `DONE` flag, `Stage::Done` | `outcome` set; never changes again | —                   | —         |
+//! | Done      | `DONE` flag; the harness holds no body (`live` is `None`) | `outcome` set; never changes again | —                   | —         |
 //!
-//! `Stage` is the harness's (`harness.rs`); the flags are the header's, readable by anyone.
+//! `Stage` is the harness's (`harness.rs`), kept in the header's `stage` byte so that it takes
+//! no room in tokio's task cell (only the harness reads or writes it); the flags are the
+//! header's, readable by anyone.
 //! Every change of state or of a request goes through one `Header::transition_to_*` method,
 //! which returns what its caller must do next (`#[must_use]`: a [`Start`], a [`Suspend`], a
 //! [`Suspended`], a [`CancelRequest`], a [`Completion`], a [`WakeTask`], a taken request).
@@ -47,6 +49,9 @@
 //! | `state.forward` | awaits that pass requests on (`forward_to`/`end_forward`), completion (cleared) | `cancel()`, the harness (cloned under lock, called after) |
 //! | `state.outcome` | completion, once | readers after `DONE` |
 //! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
+//! | `stage` (atomic, `Relaxed`) | the harness alone (`harness::Stage`) | the harness |
+//! | `registry_shard`, `registry_key` (atomic, `Relaxed`) | `create_task`, once, before tokio first polls the task | the completing harness |
+//! | `state.rare.span` | `create_task`, when a subscriber wants the task's span (`HAS_SPAN`, never cleared) | the harness, cloned under lock and entered around each poll |
 //!
 //! # Invariants
 //!
@@ -168,8 +173,8 @@ use taskloop_callbacks::{CallbackId, CallbackList};
 use taskloop_cancel::{BlockCancel, CancelScope, CancelState, Cancelled, Forward, PointWaker};
 
 use crate::error::TaskError;
-use crate::event_loop::{Callback, LoopShared, Report};
-use crate::sync::{AtomicU16, Mutex, Ordering, lock};
+use crate::event_loop::{Callback, LoopShared, RegistryKey, Report};
+use crate::sync::{AtomicU8, AtomicU16, AtomicU32, Mutex, Ordering, lock};
 pub(crate) use waiters::{Collector, WaiterKey};
 use waiters::{Waiter, Waiters, WakeList};
 
@@ -210,6 +215,9 @@ const EAGER_WOKEN: u16 = 1 << 11;
 /// cancelled, so a `cancel()` now merges into that delivery (counted, nothing pending), as
 /// `_must_cancel` does. Set under the lock; cleared lock-free as the next poll begins.
 const BLOCK_DELIVERED: u16 = 1 << 12;
+/// The task has a `tracing` span (`rare.span`), entered around each poll of its body. Set once,
+/// when the span is made, before the task is spawned.
+const HAS_SPAN: u16 = 1 << 13;
 /// Created inside another task on a multi-thread loop (see `GATED`): `Shared::new`'s `flags`.
 pub(crate) const START_GATED: u16 = GATED;
 
@@ -236,6 +244,13 @@ pub(crate) struct Shared<T> {
 pub(crate) struct Header {
     id: TaskId,
     flags: AtomicU16,
+    /// Where the task is in its loop's registry (`RegistryKey`), set once when it is
+    /// registered, read once at completion, and the harness's stage (`harness::Stage`), read
+    /// and written by the harness alone: in the 6 bytes of padding after `flags`, where the
+    /// harness would need 16 more bytes of tokio's task cell.
+    registry_shard: AtomicU8,
+    stage: AtomicU8,
+    registry_key: AtomicU32,
     state: Mutex<State>,
     /// The loop the task runs on: where its callbacks are scheduled and failures reported.
     pub(crate) loop_: Arc<Loop>,
@@ -269,6 +284,10 @@ struct Rare {
     waking_points: u16,
     /// The waiters after the first (`Waiters` keeps that one inline).
     waiters: Slab<Waiter>,
+    /// The task's tracing span (`HAS_SPAN`), made only when a subscriber wants it, and dropped
+    /// when the task completes. Here rather than in the harness, whose every byte counts
+    /// towards tokio's task cell.
+    span: Option<Box<tracing::Span>>,
 }
 
 /// The type-erased view of a `Shared<T>`, behind every [`TaskRef`].
@@ -461,6 +480,9 @@ impl Header {
         Header {
             id: TaskId::next(),
             flags: AtomicU16::new(flags & (GATED | MAIN)),
+            registry_shard: AtomicU8::new(RegistryKey::NONE.shard),
+            stage: AtomicU8::new(0),
+            registry_key: AtomicU32::new(RegistryKey::NONE.key),
             state: Mutex::new(State {
                 cancel: CancelState::new(),
                 task_waker: None,
@@ -478,8 +500,79 @@ impl Header {
         self.id
     }
 
+    #[inline]
     fn flags(&self) -> u16 {
         self.flags.load(Ordering::Acquire)
+    }
+
+    /// Records where the task was registered (once, before tokio first polls it: spawning it
+    /// orders this before the completion that reads it, so `Relaxed` is enough).
+    #[inline]
+    pub(crate) fn set_registry_key(&self, key: RegistryKey) {
+        self.registry_shard.store(key.shard, Ordering::Relaxed);
+        self.registry_key.store(key.key, Ordering::Relaxed);
+    }
+
+    /// Where the task is registered; `RegistryKey::NONE` if it is not (an eager task that
+    /// finished in its first step).
+    #[inline]
+    pub(crate) fn registry_key(&self) -> RegistryKey {
+        RegistryKey {
+            shard: self.registry_shard.load(Ordering::Relaxed),
+            key: self.registry_key.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The harness's stage (`harness::Stage` as a number, 0 when spawned). Only the harness
+    /// reads and writes it, and tokio orders its polls, so `Relaxed` is enough.
+    #[inline]
+    pub(crate) fn harness_stage(&self) -> u8 {
+        self.stage.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn set_harness_stage(&self, stage: u8) {
+        self.stage.store(stage, Ordering::Relaxed);
+    }
+
+    /// Gives the task its tracing span (before it is spawned).
+    #[cold]
+    pub(crate) fn set_span(&self, span: tracing::Span) {
+        let mut st = lock(&self.state);
+        st.rare.get_or_insert_with(Box::default).span = Some(Box::new(span));
+        self.set_flags(HAS_SPAN, 0);
+    }
+
+    /// The task's tracing span, if it has one, to enter around a poll of its body.
+    #[inline]
+    pub(crate) fn span(&self) -> Option<tracing::Span> {
+        if self.flags() & HAS_SPAN == 0 {
+            return None;
+        }
+        self.span_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn span_slow(&self) -> Option<tracing::Span> {
+        lock(&self.state).rare.as_ref().and_then(|rare| rare.span.as_deref().cloned())
+    }
+
+    /// The task has completed: its span closes now (as it did when the harness held it), not
+    /// when the last handle goes.
+    #[inline]
+    pub(crate) fn end_span(&self) {
+        if self.flags() & HAS_SPAN != 0 {
+            self.end_span_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_span_slow(&self) {
+        let span = lock(&self.state).rare.as_mut().and_then(|rare| rare.span.take());
+        // Closed outside the lock: closing a span runs the subscriber's code (invariant 3).
+        drop(span);
     }
 
     /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose

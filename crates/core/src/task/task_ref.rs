@@ -196,10 +196,16 @@ impl TaskRef {
     }
 }
 
-/// The loop's registry keeps `TaskRef`s.
+/// The loop's registry hands out `TaskRef`s, and keeps each task's `Arc<dyn AnyTask>`.
 impl Registered for TaskRef {
-    fn is_done(&self) -> bool {
-        self.done()
+    type Entry = Arc<dyn AnyTask>;
+
+    fn from_entry(entry: &Arc<dyn AnyTask>) -> TaskRef {
+        TaskRef::from_arc(entry.clone())
+    }
+
+    fn entry_is_done(entry: &Arc<dyn AnyTask>) -> bool {
+        entry.header().is_done()
     }
 
     fn cancel(&self) -> bool {
