@@ -33,10 +33,12 @@ pub(crate) fn outcome_of<T>(task: &Task<T>) -> Result<(), TaskError> {
 /// How a call that waits for tasks resumes: asyncio's `gather` and `as_completed` await a
 /// future of their own that a done callback of the tasks completes, so they resume two loop
 /// iterations after a task finished (the callback runs, then the task's wake-up). Here a
-/// finishing task wakes the caller directly, so the call yields once more after it waited; the
-/// outcome is held meanwhile, and a cancellation arriving then is delivered instead, as
-/// asyncio's `_must_cancel` is. A `gather` whose tasks were all done at the call does not
-/// suspend (asyncio 3.12+ runs the callbacks of finished children at once).
+/// finishing task wakes the caller directly, so the call yields once more after it waited
+/// (unless the task arrived through a deferred callback, which stands for asyncio's done
+/// callback: see `Collector::report`); the outcome is held meanwhile, and a cancellation
+/// arriving then is delivered instead, as asyncio's `_must_cancel` is. A `gather` whose tasks
+/// were all done at the call does not suspend (asyncio 3.12+ runs the callbacks of finished
+/// children at once).
 #[derive(Debug)]
 struct Hop<O> {
     waited: bool,

@@ -96,8 +96,26 @@ where
         let mut hops: Option<u8> = None;
         let mut deadline = timeout.filter(|_| wait_more).map(|d| Box::pin(tokio::time::sleep(d)));
         let mut point = PointWaker::new();
+        let mut held = None;
+        // The caller's request count when its two hops began (see below).
+        let mut requests_before_hops = 0;
         poll_fn(|cx| {
+            if let Some(cancelled) = held.take() {
+                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
+            }
             if let Some(cancelled) = point.poll_cancel(cx) {
+                if !suspended && hops == Some(1) && caller_requests() > requests_before_hops {
+                    // The first of two hops stands for asyncio's `_on_completion` callback, not
+                    // for the caller's step: a request made since the hops began (asyncio's
+                    // `cancel()` cancels the waiter future and queues the caller's wake-up then)
+                    // reaches the caller one hop on. One made before, the task's own, is
+                    // delivered here (asyncio's `__step` cancels the waiter as it suspends).
+                    held = Some(cancelled);
+                    hops = Some(0);
+                    taskloop_cancel::note_wake();
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
             }
             while wait_more && let Poll::Ready(next) = waiting.set.poll_next(waiting.tasks, cx) {
@@ -115,6 +133,9 @@ where
             if wait_more {
                 suspended = true;
                 return Poll::Pending;
+            }
+            if hops.is_none() && !suspended {
+                requests_before_hops = caller_requests();
             }
             let left = hops.get_or_insert(match (suspended, waiting.set.arrived_deferred()) {
                 (false, _) => 2,
@@ -309,4 +330,9 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.set.forget(self.tasks);
     }
+}
+
+/// How many cancel requests the current task has (0 outside a task): see `wait`'s hops.
+fn caller_requests() -> usize {
+    crate::context::current_task().map_or(0, |task| task.cancelling())
 }

@@ -8,7 +8,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use taskloop::{ReturnWhen, Task, TaskError, create_task, current_task, gather, sleep, wait, yield_now};
+use taskloop::{ReturnWhen, Task, TaskError, TaskRef, create_task, current_task, gather, sleep, wait, yield_now};
 
 use crate::on_both_flavours;
 use crate::support::{Log, paused};
@@ -938,4 +938,84 @@ fn a_task_finishing_while_the_readers_step_is_queued_arrives_behind_what_was_que
         .unwrap()
     });
     log.check(&["t3 item 400", "t2 item 400", "main wait_for -> 300", "cancel t2 -> true", "t2 raised Some(\"m\")"]);
+}
+
+/// A `wait` that finds a task done at the call takes two hops (asyncio's `_on_completion`
+/// callback, then the caller's wake-up). A request made during the first is delivered at the
+/// second, where `cancel()` queued asyncio's wake-up of the caller: after a task created just
+/// before it; a request the caller made itself before the call is delivered at the first
+/// (asyncio's `__step` cancels the waiter as the caller suspends).
+///
+/// ```python
+/// t2 = create_task(t2f()); await asyncio.sleep(0)          # t2 done
+/// async def t3f(): log.append("t3 runs")
+/// async def t1f():
+///     asyncio.create_task(t3f()); log.append(f"t1 cancel main -> {me.cancel('m2')}")
+/// t1 = create_task(t1f())
+/// try: await asyncio.wait([t1, t2], return_when=asyncio.FIRST_COMPLETED)
+/// except asyncio.CancelledError as e: log.append(f"main wait raised {e.args}")
+/// # ['t1 cancel main -> True', 't3 runs', "main wait raised ('m2',)"]
+/// # with me.cancel('m1') right before the wait, t1 sleeping once then cancelling, and main
+/// # sleeping twice after (catching): ["main wait raised ('m1',)", 't1 cancel main -> True',
+/// # "main sleep raised ('m2',)"]
+/// ```
+#[test]
+fn a_request_made_while_wait_hops_past_a_done_task_is_delivered_a_hop_later() {
+    taskloop_test_support::within(30, || {
+        let log = paused(async move {
+            let log = Log::default();
+            let me = current_task().unwrap();
+            let t2 = create_task(async { anyhow::Ok(2) });
+            sleep(Duration::ZERO).await?;
+            let (t1_log, main) = (log.clone(), me.clone());
+            let t1 = create_task(async move {
+                let t3_log = t1_log.clone();
+                let _t3 = create_task(async move {
+                    t3_log.push("t3 runs");
+                    anyhow::Ok(())
+                });
+                t1_log.push(format!("t1 cancel main -> {}", main.cancel_with("m2")));
+                anyhow::Ok(1)
+            });
+            let both: [TaskRef; 2] = [t1.clone().into(), t2.clone().into()];
+            if let Err(e) = wait(both, ReturnWhen::FirstCompleted, None).await {
+                log.push(format!("main wait raised {:?}", e.cancel_message()));
+            }
+            me.uncancel();
+            sleep(Duration::ZERO).await?;
+            sleep(Duration::ZERO).await?;
+            anyhow::Ok(log)
+        })
+        .unwrap();
+        log.check(&["t1 cancel main -> true", "t3 runs", "main wait raised Some(\"m2\")"]);
+
+        let log = paused(async move {
+            let log = Log::default();
+            let me = current_task().unwrap();
+            let t2 = create_task(async { anyhow::Ok(2) });
+            sleep(Duration::ZERO).await?;
+            let (t1_log, main) = (log.clone(), me.clone());
+            let t1 = create_task(async move {
+                sleep(Duration::ZERO).await?;
+                t1_log.push(format!("t1 cancel main -> {}", main.cancel_with("m2")));
+                anyhow::Ok(1)
+            });
+            me.cancel_with("m1");
+            let both: [TaskRef; 2] = [t1.clone().into(), t2.clone().into()];
+            if let Err(e) = wait(both, ReturnWhen::FirstCompleted, None).await {
+                log.push(format!("main wait raised {:?}", e.cancel_message()));
+            }
+            me.uncancel();
+            let slept = async {
+                sleep(Duration::ZERO).await?;
+                sleep(Duration::ZERO).await
+            };
+            if let Err(e) = slept.await {
+                log.push(format!("main sleep raised {:?}", e.message()));
+            }
+            anyhow::Ok(log)
+        })
+        .unwrap();
+        log.check(&["main wait raised Some(\"m1\")", "t1 cancel main -> true", "main sleep raised Some(\"m2\")"]);
+    });
 }
