@@ -30,7 +30,7 @@ fn task_loop() -> Option<Arc<Loop>> {
 
 pin_project_lite::pin_project! {
     /// A plain tokio future that serves a loop embedded in a runtime it does not own (the
-    /// callback runner, a timer driver): the loop is this thread's loop for each of its polls,
+    /// callback runners, a timer driver): the loop is this thread's loop for each of its polls,
     /// so `call_soon`, `create_task` and `loop_state` work inside it as on the loop's threads.
     pub(crate) struct InLoop<F> {
         loop_: Arc<Loop>,

@@ -7,7 +7,7 @@
 //!
 //! - a task through its own header (`context::current_loop` falls back to the current task's
 //!   loop when the thread has none);
-//! - the callback runner and the services the loop's crates start (the timer driver of
+//! - the callback runners and the services the loop's crates start (the timer driver of
 //!   `taskloop-timing`) through [`InLoop`], which makes the loop the thread's loop for each of
 //!   their polls ([`spawn_loop_service`]).
 //!

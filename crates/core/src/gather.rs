@@ -22,7 +22,7 @@ use taskloop_cancel::{Cancelled, Forward, PointWaker};
 use crate::error::TaskError;
 use crate::sync::{Mutex, lock};
 use crate::task::Task;
-use crate::wait::DoneSet;
+use crate::wait::{DoneSet, hop};
 
 /// The outcome of a task that is done, without its value: `Ok(())`, or how it ended.
 /// Marks the outcome retrieved (a failure read here is not reported as never retrieved).
@@ -80,8 +80,7 @@ impl<O> Hop<O> {
         match &mut self.hops_left {
             Some(left) if *left > 0 => {
                 *left -= 1;
-                taskloop_cancel::note_wake();
-                cx.waker().wake_by_ref();
+                hop(cx);
                 Poll::Pending
             }
             _ => Poll::Ready(self.held.take().expect("a hopping call holds its outcome")),
@@ -634,8 +633,7 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
             // ahead of where a cancellation arriving meanwhile would (asyncio wakes it then).
             if !this.children.ready.is_empty() {
                 this.hop.waited = true;
-                taskloop_cancel::note_wake();
-                cx.waker().wake_by_ref();
+                hop(cx);
                 this.children.pending.step_queued();
                 return Poll::Pending;
             }

@@ -3,7 +3,7 @@
 //! A `Runner` is a built [`Runtime`](crate::Runtime) kept open between mains. Each
 //! [`Runner::run`] is `Runtime::run` without the ending: main is a `MAIN` task whose end
 //! queues the stop, the leftovers are cancelled and awaited, and the loop stays open, its
-//! callback runner (spawned by the first `run`) still waiting for work. [`Runner::close`] (or
+//! callback runners (started by the first `run`) still waiting for work. [`Runner::close`] (or
 //! `Drop`) is the ending: what is left is cancelled and awaited, the callback queue drains and
 //! stops, the default executor is shut down with `run`'s bound, and the tokio runtime is
 //! dropped.

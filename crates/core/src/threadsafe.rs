@@ -3,8 +3,8 @@
 //! (asyncio's `concurrent.futures.Future`).
 //!
 //! Everything a handle submits goes through the loop's callback queue, whose lock and runner
-//! waker already make it a multi-producer queue: `call_soon_threadsafe` queues the callback and
-//! wakes the runner; `spawn_threadsafe` queues a callback that creates the task on the loop
+//! wakers already make it a multi-producer queue: `call_soon_threadsafe` queues the callback in
+//! a batch of its own and wakes a runner; `spawn_threadsafe` queues a callback that creates the task on the loop
 //! (so it starts as any task created in a callback does) and chains the task's outcome to the
 //! future with a done callback.
 //!

@@ -112,8 +112,7 @@ where
                     // delivered here (asyncio's `__step` cancels the waiter as it suspends).
                     held = Some(cancelled);
                     hops = Some(0);
-                    taskloop_cancel::note_wake();
-                    cx.waker().wake_by_ref();
+                    hop(cx);
                     return Poll::Pending;
                 }
                 return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
@@ -144,8 +143,7 @@ where
             });
             if *left > 0 {
                 *left -= 1;
-                taskloop_cancel::note_wake();
-                cx.waker().wake_by_ref();
+                hop(cx);
                 return Poll::Pending;
             }
             Poll::Ready(Ok(()))
@@ -335,4 +333,11 @@ impl Drop for Waiting<'_> {
 /// How many cancel requests the current task has (0 outside a task): see `wait`'s hops.
 fn caller_requests() -> usize {
     crate::context::current_task().map_or(0, |task| task.cancelling())
+}
+
+/// A hop: queues the caller's next step behind everything queued now (a self-wake, noted in
+/// the thread's `wake_mark` as any queued step is).
+pub(crate) fn hop(cx: &Context<'_>) {
+    taskloop_cancel::note_wake();
+    cx.waker().wake_by_ref();
 }

@@ -110,9 +110,8 @@ impl<R: Registered> LoopShared<R> {
     /// from main's done callback, so that the task steps and callbacks already scheduled run
     /// first and what is left is cancelled then, before any of it runs again. The stop is a
     /// tokio task of its own, spawned now: on the current-thread loop it is queued behind
-    /// every task already woken *and* behind the callback runner if that is woken, where a job
-    /// on the callback queue would run with callbacks queued before it and ahead of task steps
-    /// queued between them (asyncio keeps both in one FIFO). Made only now, so nothing is
+    /// every task already woken and every batch of callbacks whose runner is woken, as a
+    /// callback of its own would be, without needing a runner. Made only now, so nothing is
     /// allocated for it while the loop runs (a long-lived allocation there measurably changes
     /// how the allocator reuses every task's memory).
     pub(crate) fn schedule_stop(self: &Arc<Self>) {
