@@ -148,7 +148,11 @@ impl GroupState {
     /// Whether the waiting is over; if so, the wakers of the joiners to wake. Their slots
     /// stay theirs (each join frees its own), so a key is never reused under its owner.
     fn wake_joiners_if_idle(&self) -> Vec<Waker> {
-        if self.running.is_empty() { self.joiners.iter().map(|(_, w)| w.clone()).collect() } else { Vec::new() }
+        if self.running.is_empty() { self.all_joiners() } else { Vec::new() }
+    }
+
+    fn all_joiners(&self) -> Vec<Waker> {
+        self.joiners.iter().map(|(_, w)| w.clone()).collect()
     }
 }
 
@@ -261,14 +265,21 @@ fn on_task_done(shared: &Mutex<GroupState>, key: usize) {
         let outcome = task.header().outcome(!st.dropped);
         let mut to_cancel = Vec::new();
         let mut body = None;
+        let mut first_failure = false;
         if let Some(Err(error)) = outcome
             && !error.is_cancelled()
         {
             st.failures.push(error);
+            first_failure = !st.is_aborting();
             to_cancel = st.abort();
             body = st.body.take();
         }
-        (to_cancel, st.wake_joiners_if_idle(), body)
+        // At the first failure asyncio cancels the task in `async with`: one waiting in
+        // `__aexit__` wakes (after the siblings' cancellations), and waits again if tasks
+        // remain. A join woken here does the same, so that it ends where asyncio's does when
+        // the rest have finished by then.
+        let joiners = if first_failure { st.all_joiners() } else { st.wake_joiners_if_idle() };
+        (to_cancel, joiners, body)
     };
     let (to_cancel, to_wake, body) = to_cancel_and_wake;
     cancel_all(to_cancel, None);

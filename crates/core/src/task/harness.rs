@@ -169,6 +169,10 @@ where
                     match header.transition_to_suspended_with_request(endable) {
                         Suspended::End(cancelled) => return finish(slot, Err(TaskError::Cancelled(cancelled))),
                         Suspended::Kept => {}
+                        Suspended::Handed => {
+                            taskloop_cancel::note_wake();
+                            cx.waker().wake_by_ref();
+                        }
                         Suspended::Forward(target, message) => {
                             if !super::forwarding::through(header.id(), || target.forward(message.clone()))
                                 && let Some(waker) = header.transition_to_forward_refused(message)

@@ -195,7 +195,7 @@ fn end_poll_at_foreign_await(loop_: &Loop, shared: &Shared<u32>, endable: bool) 
             complete(loop_, shared, Err(TaskError::Cancelled(cancelled)));
             true
         }
-        super::Suspended::Kept | super::Suspended::Forward(..) => false,
+        super::Suspended::Kept | super::Suspended::Handed | super::Suspended::Forward(..) => false,
     }
 }
 
@@ -242,7 +242,10 @@ fn loom_uncancel_racing_the_suspension_after_a_self_cancel_withdraws_it_or_comes
         let withdrawer = thread::spawn(move || other.header.transition_to_uncancelled());
         // The poll ends suspended: a pending request is handed to the await.
         if shared.header.is_cancel_pending() {
-            assert!(matches!(shared.header.transition_to_suspended_with_request(false), super::Suspended::Kept));
+            assert!(matches!(
+                shared.header.transition_to_suspended_with_request(false),
+                super::Suspended::Kept | super::Suspended::Handed
+            ));
         }
         assert_eq!(withdrawer.join().unwrap(), 0);
         // The next poll, with no cancellation point in the body.

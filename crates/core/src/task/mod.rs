@@ -88,7 +88,10 @@
 //!    it: it is decided at the next poll. Cancellation points deliver only an armed request
 //!    (asyncio's `_must_cancel`: a task that cancels itself is cancelled at an await after it
 //!    has suspended once), and a poll that suspends with a request pending hands it to the
-//!    await (`CancelState::hand`: first message kept, not withdrawn by `uncancel`). A request is not armed while `cancel()` is waking
+//!    await (`CancelState::hand`: first message kept, not withdrawn by `uncancel`) and wakes
+//!    the task, so that next poll comes: `cancel()` does not wake a task cancelling itself
+//!    (asyncio schedules nothing), whose request may instead go on to an awaited task
+//!    (invariant 8) as it suspends. A request is not armed while `cancel()` is waking
 //!    the cancellation points that asked for it (`WAKING`), so a point inside a combinator
 //!    that re-polls only woken children (`FuturesUnordered`) is polled, and delivers, before
 //!    the harness may end the body under it.
@@ -406,8 +409,12 @@ pub(crate) enum CancelRequest {
 pub(crate) enum Suspended {
     /// No cancellation point took the armed request: end the body, cancelled (invariant 7).
     End(Cancelled),
-    /// Kept for the next poll: handed to the await, or (at a bare yield) not even that.
+    /// Kept for the next poll: nothing pending any more, or the task is at a bare yield
+    /// (already queued; the request is not even handed).
     Kept,
+    /// Handed to the await, for the next poll to deliver: the task must be polled again. The
+    /// harness wakes it (a task that cancelled itself was not woken by its `cancel()`).
+    Handed,
     /// Taken, to pass on to what the task now awaits (invariant 8); if that refuses,
     /// [`Header::transition_to_forward_refused`] makes it pending again.
     Forward(Arc<dyn Forward>, Option<Arc<str>>),
@@ -710,7 +717,8 @@ impl Header {
             // forwarded it, which delivers it at its await.
             return false;
         }
-        let running = self.flags() & AT_YIELD != 0 || self.is_current();
+        let current = self.is_current();
+        let running = self.flags() & AT_YIELD != 0 || current;
         let waker = match self.transition_to_cancel_requested(message.clone(), running) {
             CancelRequest::Refused => return false,
             CancelRequest::Accepted(waker) => waker,
@@ -725,7 +733,13 @@ impl Header {
                 self.transition_to_forward_refused(message)
             }
         };
-        if let Some(w) = waker {
+        // A task cancelling itself is not woken: asyncio's `cancel()` of the running task
+        // schedules nothing. Where the task then suspends decides: an await that forwards
+        // takes the request and the task waits for it as before; otherwise the harness wakes
+        // the task once it has suspended (`Suspended::Handed`).
+        if let Some(w) = waker
+            && !current
+        {
             taskloop_cancel::note_wake();
             w.wake();
         }
@@ -862,7 +876,7 @@ impl Header {
             return Suspended::Kept;
         }
         st.cancel.hand();
-        Suspended::Kept
+        Suspended::Handed
     }
 
     /// Whether a request is pending: what the harness checks after a poll that suspended.

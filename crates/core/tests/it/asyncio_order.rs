@@ -1019,3 +1019,89 @@ fn a_request_made_while_wait_hops_past_a_done_task_is_delivered_a_hop_later() {
         log.check(&["main wait raised Some(\"m1\")", "t1 cancel main -> true", "main sleep raised Some(\"m2\")"]);
     });
 }
+
+/// A task that cancels itself and then awaits a task is not woken by its own `cancel()`: the
+/// request goes to the awaited task as the caller suspends, and the caller resumes with that
+/// task's wake-ups, after the done callbacks added before it awaited:
+///
+/// ```python
+/// async def t3():
+///     try: await asyncio.sleep(1)
+///     except asyncio.CancelledError: log.append("t3 cancelled"); raise
+/// T3 = asyncio.create_task(t3())
+/// T3.add_done_callback(lambda _: log.append("t3 done callback"))
+/// await asyncio.sleep(0)
+/// asyncio.current_task().cancel()
+/// try: await T3
+/// except asyncio.CancelledError: log.append("main's await raised")
+/// # ['t3 cancelled', 't3 done callback', "main's await raised"]
+/// ```
+#[test]
+fn a_task_that_cancels_itself_and_awaits_a_task_resumes_after_that_tasks_callbacks() {
+    let log = taskloop_test_support::within(30, || {
+        paused(async move {
+            let log = Log::default();
+            let t3_log = log.clone();
+            let t3 = create_task(async move {
+                if let Err(cancelled) = sleep(Duration::from_secs(1)).await {
+                    t3_log.push("t3 cancelled");
+                    return Err(cancelled.into());
+                }
+                anyhow::Ok(3)
+            });
+            let cb_log = log.clone();
+            t3.add_done_callback(move |_| cb_log.push("t3 done callback"));
+            sleep(Duration::ZERO).await?;
+            current_task().unwrap().cancel();
+            if t3.clone().await.is_err_and(|e| e.is_cancelled()) {
+                log.push("main's await raised");
+            }
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["t3 cancelled", "t3 done callback", "main's await raised"]);
+}
+
+/// A group's first failure wakes a `join` that waits (asyncio cancels the task in `async
+/// with`, which wakes in `__aexit__` and waits again while tasks remain): when the others have
+/// finished by then, the join ends there, ahead of steps queued after that failure's callback.
+///
+/// ```python
+/// async def t1(): raise ValueError("E1")
+/// async def t3(): await asyncio.sleep(0); log.append("t3 after sleep(0)")
+/// async def t2(): global T3; T3 = asyncio.create_task(t3())
+/// try:
+///     async with asyncio.TaskGroup() as tg:
+///         tg.create_task(t1()); tg.create_task(t2())
+/// except ExceptionGroup as e: log.append(f"group raised {[str(x) for x in e.exceptions]}")
+/// await T3
+/// # ["group raised ['E1']", 't3 after sleep(0)']
+/// ```
+#[test]
+fn a_groups_first_failure_wakes_its_join() {
+    let log = taskloop_test_support::within(30, || {
+        paused(async move {
+            let log = Log::default();
+            let group = taskloop::TaskGroup::new();
+            group.create_task(async { anyhow::bail!("E1") as anyhow::Result<()> });
+            let t3_slot = std::sync::Arc::new(std::sync::OnceLock::<Task<()>>::new());
+            let (t3_log, t3_of_t2) = (log.clone(), t3_slot.clone());
+            group.create_task(async move {
+                let t3 = create_task(async move {
+                    sleep(Duration::ZERO).await?;
+                    t3_log.push("t3 after sleep(0)");
+                    anyhow::Ok(())
+                });
+                let _ = t3_of_t2.set(t3);
+                anyhow::Ok(())
+            });
+            let failures = group.join().await.unwrap_err();
+            log.push(format!("group raised {:?}", failures.iter().map(ToString::to_string).collect::<Vec<_>>()));
+            t3_slot.get().expect("t2 ran").clone().await?;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["group raised [\"E1\"]", "t3 after sleep(0)"]);
+}
