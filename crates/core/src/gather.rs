@@ -589,7 +589,9 @@ where
     T: Clone + Send + 'static,
     H: Borrow<Task<T>>,
 {
-    AsCompleted { children: Children::new(tasks, true), arrived: VecDeque::new(), started: false, hop: Hop::new() }
+    let children = Children::new(tasks, true);
+    children.pending.defer_arrivals();
+    AsCompleted { children, arrived: VecDeque::new(), started: false, hop: Hop::new() }
 }
 
 /// The stream returned by [`as_completed`].

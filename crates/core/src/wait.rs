@@ -80,6 +80,12 @@ where
 
     let already = refs.iter().any(|r| r.done() && finished(r));
     let mut waiting = Waiting { tasks: &refs, set: DoneSet::with_capacity(refs.len()) };
+    waiting.set.defer_arrivals();
+    match return_when {
+        ReturnWhen::FirstCompleted => {}
+        ReturnWhen::FirstException => waiting.set.wake_when_decided(true),
+        ReturnWhen::AllCompleted => waiting.set.wake_when_decided(false),
+    }
     for (i, _) in refs.iter().enumerate().filter(|(_, r)| !r.done()) {
         waiting.set.push(i);
     }
@@ -87,9 +93,10 @@ where
         // As asyncio's `wait`, which always awaits a future of its own that a done callback of
         // the tasks completes: it resumes two loop iterations after what it waits for
         // happened (the callback runs, then the wake-up), and at least that late when that
-        // happened before the call. Here a finishing task wakes it directly, so it yields once
-        // more after waiting, twice after not waiting, not at all when the task that ended the
-        // wait arrived through a callback of its own (`DoneSet::arrived_deferred`); each poll
+        // happened before the call. On the current-thread loop every task arrives through a
+        // callback of its own (`DoneSet::arrived_deferred`), which stands for that done
+        // callback: no hop after waiting. On the multi-thread loop a finishing task wakes it
+        // directly, so it yields once more after waiting. Twice after not waiting. Each poll
         // is where a cancellation is delivered.
         let mut wait_more = !already && waiting.set.len() > 0;
         let mut suspended = false;
@@ -190,6 +197,8 @@ pub(crate) struct DoneSet {
     deferred: bool,
     /// The child reported last came from such a batch.
     last_deferred: bool,
+    /// Children registered with the collector and not yet reported by it.
+    outstanding: usize,
 }
 
 struct Child {
@@ -228,6 +237,7 @@ impl DoneSet {
             collector: Collector::new(),
             deferred: false,
             last_deferred: false,
+            outstanding: 0,
         }
     }
 
@@ -260,6 +270,7 @@ impl DoneSet {
                 let child = &mut self.children[position];
                 if !child.reported {
                     child.key = None;
+                    self.outstanding -= 1;
                     self.last_deferred = self.deferred;
                     return Poll::Ready(Some(self.report(position)));
                 }
@@ -273,6 +284,7 @@ impl DoneSet {
                     self.last_deferred = false;
                     return Poll::Ready(Some(self.report(position)));
                 }
+                self.outstanding += 1;
             }
             // The next batch, if any; the caller's waker is kept for the one after. The buffer
             // handed to the collector has room for every child left, so that reports never
@@ -281,7 +293,7 @@ impl DoneSet {
             self.finished.clear();
             self.finished.reserve(self.left);
             self.next = 0;
-            self.deferred = self.collector.take_finished(cx.waker(), &mut self.finished);
+            self.deferred = self.collector.take_finished(cx.waker(), &mut self.finished, self.outstanding);
             if self.finished.is_empty() {
                 return Poll::Pending;
             }
@@ -299,6 +311,16 @@ impl DoneSet {
     /// The caller queued a step of its own: see `Collector::step_queued`.
     pub(crate) fn step_queued(&self) {
         self.collector.step_queued();
+    }
+
+    /// Every child arrives through a callback: see `Collector::defer_arrivals`.
+    pub(crate) fn defer_arrivals(&self) {
+        self.collector.defer_arrivals();
+    }
+
+    /// The caller is woken only once its call is decided: see `Collector::wake_when_decided`.
+    pub(crate) fn wake_when_decided(&self, on_failure: bool) {
+        self.collector.wake_when_decided(on_failure);
     }
 
     fn report(&mut self, position: usize) -> usize {

@@ -366,14 +366,14 @@ fn loom_children_finishing_while_their_collector_looks_are_each_reported_once_an
         let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
         let mut batch = Vec::new();
-        collector.take_finished(&waker, &mut batch);
+        collector.take_finished(&waker, &mut batch, 0);
         batch.iter().for_each(|&position| seen[position] += 1);
         for finisher in finishers {
             finisher.join().unwrap();
         }
         // The next look, once both children are done.
         let mut later = Vec::new();
-        collector.take_finished(&waker, &mut later);
+        collector.take_finished(&waker, &mut later, 0);
         later.iter().for_each(|&position| seen[position] += 1);
         assert_eq!(seen, [1, 1], "each child reported exactly once");
         let wakes = counter.0.load(Ordering::SeqCst);

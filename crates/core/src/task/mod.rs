@@ -462,6 +462,9 @@ pub(crate) struct Completion {
     callbacks: Vec<DoneCallback>,
     task_waker: Option<Waker>,
     forward: Option<Arc<dyn Forward>>,
+    /// The task failed (an error or a panic; not cancelled): what `wait(FIRST_EXCEPTION)`'s
+    /// collector hears.
+    failed: bool,
 }
 
 impl Completion {
@@ -478,7 +481,7 @@ impl Completion {
         if !self.callbacks.is_empty() {
             loop_.callbacks.schedule(self.callbacks);
         }
-        self.waiters.wake_all(loop_);
+        self.waiters.wake_all(loop_, self.failed);
     }
 }
 
@@ -1041,6 +1044,7 @@ impl Header {
             callbacks: state.rare.as_mut().map_or_else(Vec::new, |rare| rare.callbacks.close()),
             task_waker: state.task_waker.take(),
             forward: state.forward.take(),
+            failed: outcome_flag == FAILED,
         };
         self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ARMED | ABORT);
         drop(st);

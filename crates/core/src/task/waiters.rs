@@ -30,15 +30,36 @@ pub(super) enum Waiter {
 
 impl Waiter {
     #[inline]
-    fn notify(self, loop_: &Loop) {
+    fn notify(self, loop_: &Loop, failed: bool) {
         match self {
             Waiter::Wake(waker) => {
                 taskloop_cancel::note_wake();
                 waker.wake();
             }
-            Waiter::Report(collector, position) => collector.report(position, loop_),
+            Waiter::Report(collector, position) => collector.report(Arrival { position, failed }, loop_),
         }
     }
+}
+
+/// A child's completion as its collector hears it.
+#[derive(Clone, Copy)]
+pub(crate) struct Arrival {
+    position: usize,
+    /// It failed (not cancelled): see [`Threshold::AllOrFailure`].
+    failed: bool,
+}
+
+/// When a collector wakes its caller.
+#[derive(Clone, Copy)]
+enum Threshold {
+    /// At the first arrival since the caller last looked: `gather`, `as_completed`,
+    /// `wait(FIRST_COMPLETED)`.
+    EachBatch,
+    /// Only once the call is decided: when the last of the `left` children the caller still
+    /// waits for arrives (`wait(ALL_COMPLETED)`), or one that failed, if `on_failure`
+    /// (`wait(FIRST_EXCEPTION)`): asyncio's `_on_completion` wakes the caller then only, so
+    /// an earlier arrival must not queue a step of the caller's ahead of where that is.
+    AllOrFailure { left: usize, on_failure: bool, woken: bool },
 }
 
 /// What a call waiting for many tasks (`wait::DoneSet`) hears from them: the positions of the
@@ -58,12 +79,22 @@ struct Collected {
     queued: Option<(u32, bool)>,
     /// This batch's wake-up came from a deferred arrival (see [`Collector::report`]).
     deferred: bool,
+    /// Every arrival is deferred (see [`Collector::defer_arrivals`]).
+    always_defer: bool,
+    threshold: Threshold,
 }
 
 impl Collector {
     pub(crate) fn new() -> Arc<Collector> {
         Arc::new(Collector {
-            state: Mutex::new(Collected { finished: Vec::new(), caller: None, queued: None, deferred: false }),
+            state: Mutex::new(Collected {
+                finished: Vec::new(),
+                caller: None,
+                queued: None,
+                deferred: false,
+                always_defer: false,
+                threshold: Threshold::EachBatch,
+            }),
         })
     }
 
@@ -76,21 +107,22 @@ impl Collector {
     /// step is queued (an `as_completed` hop), would be seen too early there: its arrival is
     /// deferred to a callback of its own, queued now, where asyncio's done callback for it is,
     /// and that callback wakes the caller.
-    fn report(self: Arc<Self>, position: usize, loop_: &Loop) {
+    fn report(self: Arc<Self>, arrival: Arrival, loop_: &Loop) {
         let caller = {
             let mut st = lock(&self.state);
-            let behind = match st.queued {
-                Some((_, true)) => true,
-                Some((mark, false)) => mark != taskloop_cancel::wake_mark(),
-                None => false,
-            };
+            let behind = st.always_defer
+                || match st.queued {
+                    Some((_, true)) => true,
+                    Some((mark, false)) => mark != taskloop_cancel::wake_mark(),
+                    None => false,
+                };
             if behind && !loop_.multi_thread {
                 drop(st);
-                let arrival = Deferred(Some((self, position)));
+                let arrival = Deferred(Some((self, arrival)));
                 loop_.callbacks.schedule(vec![Box::new(move || arrival.run())]);
                 return;
             }
-            st.push(position, false)
+            st.push(arrival, false)
         };
         if let Some(caller) = caller {
             caller.wake();
@@ -98,8 +130,8 @@ impl Collector {
     }
 
     /// A deferred arrival (see [`report`](Self::report)), run as a callback.
-    fn arrive(&self, position: usize, deferred: bool) {
-        let caller = lock(&self.state).push(position, deferred);
+    fn arrive(&self, arrival: Arrival, deferred: bool) {
+        let caller = lock(&self.state).push(arrival, deferred);
         if let Some(caller) = caller {
             caller.wake();
         }
@@ -108,15 +140,35 @@ impl Collector {
     /// The caller looks: keeps `waker` as the caller's (unless the one kept already wakes the
     /// same task) and swaps the children reported since the last look into `into` (which
     /// must be empty; its buffer is reused for the next batch). Returns whether the batch's
-    /// wake-up came from a deferred arrival.
-    pub(crate) fn take_finished(&self, waker: &Waker, into: &mut Vec<usize>) -> bool {
+    /// wake-up came from a deferred arrival. `outstanding`: with a threshold set by
+    /// [`wake_when_decided`](Self::wake_when_decided), how many children the caller has
+    /// registered and not yet seen arrive (those swapped out now included).
+    pub(crate) fn take_finished(&self, waker: &Waker, into: &mut Vec<usize>, outstanding: usize) -> bool {
         let mut st = lock(&self.state);
         if !st.caller.as_ref().is_some_and(|w| w.will_wake(waker)) {
             st.caller = Some(waker.clone());
         }
         std::mem::swap(&mut st.finished, into);
+        if let Threshold::AllOrFailure { left, woken, .. } = &mut st.threshold {
+            *left = outstanding.saturating_sub(into.len());
+            *woken = false;
+        }
         st.queued = None;
         std::mem::take(&mut st.deferred)
+    }
+
+    /// On the current-thread loop, every child arrives through a callback of its own, queued
+    /// at its completion: for `wait` and `as_completed`, whose caller asyncio wakes from a
+    /// done callback (`_on_completion`, `_handle_completion`) and which a `cancel()` made
+    /// before that callback ran wakes itself, where it was made. (A `gather`'s request made
+    /// then waits for the done callback's wake-up, which its collector's wake-up stands for.)
+    pub(crate) fn defer_arrivals(&self) {
+        lock(&self.state).always_defer = true;
+    }
+
+    /// Wakes the caller only when its call is decided (see [`Threshold::AllOrFailure`]).
+    pub(crate) fn wake_when_decided(&self, on_failure: bool) {
+        lock(&self.state).threshold = Threshold::AllOrFailure { left: usize::MAX, on_failure, woken: false };
     }
 
     /// The caller queued a step of its own (a hop, after `wake_by_ref`): a child finishing
@@ -128,30 +180,38 @@ impl Collector {
 
 /// A deferred arrival, queued as a callback. If the queue drops it unrun (the loop has ended),
 /// the child still arrives, so no caller waits for it forever.
-struct Deferred(Option<(Arc<Collector>, usize)>);
+struct Deferred(Option<(Arc<Collector>, Arrival)>);
 
 impl Deferred {
     fn run(mut self) {
-        if let Some((collector, position)) = self.0.take() {
-            collector.arrive(position, true);
+        if let Some((collector, arrival)) = self.0.take() {
+            collector.arrive(arrival, true);
         }
     }
 }
 
 impl Drop for Deferred {
     fn drop(&mut self) {
-        if let Some((collector, position)) = self.0.take() {
-            collector.arrive(position, false);
+        if let Some((collector, arrival)) = self.0.take() {
+            collector.arrive(arrival, false);
         }
     }
 }
 
 impl Collected {
-    /// Adds a finished child to the batch; the first one of a batch returns the caller's
-    /// waker to wake (after unlocking).
-    fn push(&mut self, position: usize, deferred: bool) -> Option<Waker> {
-        self.finished.push(position);
-        if self.finished.len() > 1 {
+    /// Adds a finished child to the batch; the one that reaches the threshold (the first of
+    /// a batch, by default) returns the caller's waker to wake (after unlocking).
+    fn push(&mut self, arrival: Arrival, deferred: bool) -> Option<Waker> {
+        self.finished.push(arrival.position);
+        let wake = match &mut self.threshold {
+            Threshold::EachBatch => self.finished.len() == 1,
+            Threshold::AllOrFailure { left, on_failure, woken } => {
+                *left = left.saturating_sub(1);
+                let decided = *left == 0 || (arrival.failed && *on_failure);
+                !std::mem::replace(woken, *woken || decided) && decided
+            }
+        };
+        if !wake {
             return None;
         }
         let caller = self.caller.clone();
@@ -251,13 +311,13 @@ fn add_to_rest(rare: &mut Option<Box<Rare>>, waiter: Waiter) -> usize {
 
 impl WakeList {
     #[inline]
-    pub(super) fn wake_all(self, loop_: &Loop) {
+    pub(super) fn wake_all(self, loop_: &Loop, failed: bool) {
         let WakeList { first, rest } = self;
         if let Some(w) = first {
-            w.notify(loop_);
+            w.notify(loop_, failed);
         }
         if let Some(rest) = rest {
-            rest.into_iter().for_each(|(_, w)| w.notify(loop_));
+            rest.into_iter().for_each(|(_, w)| w.notify(loop_, failed));
         }
     }
 }

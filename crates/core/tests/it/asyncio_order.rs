@@ -377,9 +377,9 @@ fn a_cancel_around_a_cycle_of_awaits_ends_both_tasks() {
     });
 }
 
-/// Waiting on several tasks polls the waiting task once per wake-up that matters: at the call,
-/// once per task finishing, and once for the hop that stands for asyncio's done callback (see
-/// `gather`). A spurious extra poll (a `FuturesUnordered` wakes its task again after polling
+/// Waiting on several tasks polls the waiting task once per wake-up that matters: `gather` at
+/// the call, once per task finishing, and once for the hop that stands for asyncio's done
+/// callback; `wait(ALL_COMPLETED)` at the call and once all have finished. A spurious extra poll (a `FuturesUnordered` wakes its task again after polling
 /// all its futures) would let a waiter see its tasks done one loop iteration early, and
 /// `run`'s end find it past its await.
 #[test]
@@ -406,8 +406,10 @@ fn gather_and_wait_poll_their_task_once_per_wake_up() {
                 call.as_mut().poll(cx)
             })
             .await?;
-            // The call, each of the 3 finishing, and the hop.
-            assert_eq!(polls.load(Ordering::Relaxed), 5, "wait: {use_wait}");
+            // gather: the call, each of the 3 finishing, and the hop. wait(ALL_COMPLETED): the
+            // call, and the wake-up by the last one's arrival (asyncio's `_on_completion` wakes
+            // the caller only once the wait is decided).
+            assert_eq!(polls.load(Ordering::Relaxed), if use_wait { 2 } else { 5 }, "wait: {use_wait}");
             anyhow::Ok(())
         })
         .unwrap();
@@ -1104,4 +1106,169 @@ fn a_groups_first_failure_wakes_its_join() {
         .unwrap()
     });
     log.check(&["group raised [\"E1\"]", "t3 after sleep(0)"]);
+}
+
+/// An `as_completed` reader woken by an arrival, and cancelled after that wake-up was queued,
+/// resumes where the `cancel()` was made (asyncio's `cancel()` cancels the queue's getter and
+/// queues the reader's step then), not where the arrival woke it:
+///
+/// ```python
+/// async def t4(): log.append("t4 ran")
+/// async def t3(): T[4] = asyncio.create_task(t4())
+/// async def t2():
+///     log.append(f"t2 cancel -> {T[0].cancel('m1')}")
+///     await asyncio.wait_for(T[4], 0.2); log.append("t2 wait_for ok")
+/// async def t1(): T[3] = asyncio.create_task(t3()); T[2] = asyncio.create_task(t2())
+/// T[0] = asyncio.current_task(); T[1] = asyncio.create_task(t1())
+/// try:
+///     for f in asyncio.as_completed([T[1]]): await f
+/// except asyncio.CancelledError as e: log.append(f"main cancelled {e.args}")
+/// asyncio.current_task().uncancel(); await T[2]
+/// # ['t2 cancel -> True', 't4 ran', "main cancelled ('m1',)", 't2 wait_for ok']
+/// ```
+#[test]
+fn an_as_completed_reader_cancelled_after_an_arrival_woke_it_resumes_where_the_cancel_was_made() {
+    use futures::StreamExt;
+    use std::sync::{Arc, OnceLock};
+    let log = taskloop_test_support::within(30, || {
+        paused(async move {
+            let log = Log::default();
+            let me = current_task().unwrap();
+            let (t2_slot, t4_slot) = (Arc::new(OnceLock::<Task<()>>::new()), Arc::new(OnceLock::<Task<()>>::new()));
+            let (t1_log, t2_of_t1, t4_of_t1) = (log.clone(), t2_slot.clone(), t4_slot.clone());
+            let t1 = create_task(async move {
+                let (t4_log, t4_of_t3) = (t1_log.clone(), t4_of_t1.clone());
+                let _t3 = create_task(async move {
+                    let t4 = create_task(async move {
+                        t4_log.push("t4 ran");
+                        anyhow::Ok(())
+                    });
+                    let _ = t4_of_t3.set(t4);
+                    anyhow::Ok(())
+                });
+                let t2 = create_task(async move {
+                    t1_log.push(format!("t2 cancel -> {}", me.cancel_with("m1")));
+                    let t4 = t4_of_t1.get().expect("t3 ran before t2").clone();
+                    taskloop::wait_for(t4, Duration::from_millis(200)).await?;
+                    t1_log.push("t2 wait_for ok");
+                    anyhow::Ok(())
+                });
+                let _ = t2_of_t1.set(t2);
+                anyhow::Ok(())
+            });
+            let mut outcomes = taskloop::as_completed([t1]);
+            while let Some(outcome) = outcomes.next().await {
+                if let Err(e) = outcome {
+                    log.push(format!("main cancelled {:?}", e.as_cancelled().and_then(|c| c.message())));
+                    break;
+                }
+            }
+            current_task().unwrap().uncancel();
+            t2_slot.get().expect("t1 ran").clone().await?;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["t2 cancel -> true", "t4 ran", "main cancelled Some(\"m1\")", "t2 wait_for ok"]);
+}
+
+/// `wait(ALL_COMPLETED)` and `wait(FIRST_EXCEPTION)` resume two steps after the child that
+/// decided them finished (its done callback, then the wake-up): an earlier child's arrival
+/// does not queue the caller's step ahead of steps queued in between:
+///
+/// ```python
+/// async def t4(): log.append("t4 start"); await asyncio.sleep(0); log.append("t4 after sleep(0)")
+/// async def t3(): global T4; log.append("t3 ran"); T4 = asyncio.create_task(t4())
+/// async def t1(): global T3; T3 = asyncio.create_task(t3())   # FIRST_EXCEPTION: then raise ValueError
+/// async def t2(): await asyncio.sleep(0)
+/// T2 = asyncio.create_task(t2()); await asyncio.sleep(0); T1 = asyncio.create_task(t1())
+/// await asyncio.wait([T1, T2], return_when=asyncio.ALL_COMPLETED)   # or FIRST_EXCEPTION
+/// log.append("wait returned"); await T4
+/// # both: ['t3 ran', 't4 start', 'wait returned', 't4 after sleep(0)']
+/// ```
+#[test]
+fn wait_resumes_two_steps_after_the_child_that_decided_it() {
+    use std::sync::{Arc, OnceLock};
+    for (when, fail) in [(ReturnWhen::AllCompleted, false), (ReturnWhen::FirstException, true)] {
+        let log = taskloop_test_support::within(30, move || {
+            paused(async move {
+                let log = Log::default();
+                let t4_slot = Arc::new(OnceLock::<Task<()>>::new());
+                let t2 = create_task(async { sleep(Duration::ZERO).await });
+                sleep(Duration::ZERO).await?;
+                let (t1_log, t4_of_t1) = (log.clone(), t4_slot.clone());
+                let t1 = create_task(async move {
+                    let _t3 = create_task(async move {
+                        t1_log.push("t3 ran");
+                        let t4_log = t1_log.clone();
+                        let t4 = create_task(async move {
+                            t4_log.push("t4 start");
+                            sleep(Duration::ZERO).await?;
+                            t4_log.push("t4 after sleep(0)");
+                            anyhow::Ok(())
+                        });
+                        let _ = t4_of_t1.set(t4);
+                        anyhow::Ok(())
+                    });
+                    if fail {
+                        anyhow::bail!("E1");
+                    }
+                    anyhow::Ok(())
+                });
+                let refs: Vec<TaskRef> = vec![t1.as_task_ref(), t2.as_task_ref()];
+                wait(refs, when, None).await?;
+                log.push("wait returned");
+                t4_slot.get().expect("t3 ran").clone().await?;
+                let _ = t1.exception();
+                anyhow::Ok(log)
+            })
+            .unwrap()
+        });
+        log.check(&["t3 ran", "t4 start", "wait returned", "t4 after sleep(0)"]);
+    }
+}
+
+/// A `wait` caller cancelled after a task it waits for finished, but before that task's done
+/// callback ran, resumes where the `cancel()` was made (it cancels the waiter future), behind
+/// what was queued before it:
+///
+/// ```python
+/// me = asyncio.current_task()
+/// async def t5(): log.append("t5 ran")
+/// async def t1(): pass
+/// async def t2(): global T5; T5 = asyncio.create_task(t5()); me.cancel()
+/// T1 = asyncio.create_task(t1()); T2 = asyncio.create_task(t2())
+/// try: await asyncio.wait([T1], return_when=asyncio.FIRST_COMPLETED)
+/// except asyncio.CancelledError: log.append("main cancelled")
+/// await T5
+/// # ['t5 ran', 'main cancelled']
+/// ```
+#[test]
+fn a_wait_cancelled_before_the_finished_tasks_callback_ran_resumes_where_the_cancel_was_made() {
+    use std::sync::{Arc, OnceLock};
+    let log = taskloop_test_support::within(30, || {
+        paused(async move {
+            let log = Log::default();
+            let me = current_task().unwrap();
+            let t5_slot = Arc::new(OnceLock::<Task<()>>::new());
+            let t1 = create_task(async { anyhow::Ok(()) });
+            let (t2_log, t5_of_t2) = (log.clone(), t5_slot.clone());
+            let _t2 = create_task(async move {
+                let _ = t5_of_t2.set(create_task(async move {
+                    t2_log.push("t5 ran");
+                    anyhow::Ok(())
+                }));
+                me.cancel();
+                anyhow::Ok(())
+            });
+            if wait([t1], ReturnWhen::FirstCompleted, None).await.is_err_and(|e| e.is_cancelled()) {
+                log.push("main cancelled");
+            }
+            current_task().unwrap().uncancel();
+            t5_slot.get().expect("t2 ran").clone().await?;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["t5 ran", "main cancelled"]);
 }
