@@ -2,13 +2,14 @@
 
 use std::future::{Future, poll_fn};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use taskloop_cancel::PointWaker;
 
 use crate::error::TaskError;
-use crate::task::{Collector, Header, Task, TaskRef, WaiterKey};
+use crate::sync::{Mutex, lock};
+use crate::task::{Collector, Header, Loop, Task, TaskRef, WaiterKey};
 
 /// When [`wait`] returns: asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,32 +97,17 @@ where
         // happened before the call. On the current-thread loop every task arrives through a
         // callback of its own (`DoneSet::arrived_deferred`), which stands for that done
         // callback: no hop after waiting. On the multi-thread loop a finishing task wakes it
-        // directly, so it yields once more after waiting. Twice after not waiting. Each poll
-        // is where a cancellation is delivered.
+        // directly, so it yields once more after waiting. Decided at the call, it awaits a
+        // callback queued then (`CallbackWake`). Each poll is where a cancellation is
+        // delivered.
         let mut wait_more = !already && waiting.set.len() > 0;
         let mut suspended = false;
         let mut hops: Option<u8> = None;
         let mut deadline = timeout.filter(|_| wait_more).map(|d| Box::pin(tokio::time::sleep(d)));
         let mut point = PointWaker::new();
-        let mut held = None;
-        // The caller's request count when its two hops began (see below).
-        let mut requests_before_hops = 0;
+        let mut done_at_call: Option<CallbackWake> = None;
         poll_fn(|cx| {
-            if let Some(cancelled) = held.take() {
-                return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
-            }
             if let Some(cancelled) = point.poll_cancel(cx) {
-                if !suspended && hops == Some(1) && caller_requests() > requests_before_hops {
-                    // The first of two hops stands for asyncio's `_on_completion` callback, not
-                    // for the caller's step: a request made since the hops began (asyncio's
-                    // `cancel()` cancels the waiter future and queues the caller's wake-up then)
-                    // reaches the caller one hop on. One made before, the task's own, is
-                    // delivered here (asyncio's `__step` cancels the waiter as it suspends).
-                    held = Some(cancelled);
-                    hops = Some(0);
-                    hop(cx);
-                    return Poll::Pending;
-                }
                 return Poll::Ready(Err(TaskError::Cancelled(cancelled)));
             }
             while wait_more && let Poll::Ready(next) = waiting.set.poll_next(waiting.tasks, cx) {
@@ -140,14 +126,19 @@ where
                 suspended = true;
                 return Poll::Pending;
             }
-            if hops.is_none() && !suspended {
-                requests_before_hops = caller_requests();
+            if !suspended {
+                // Decided at the call: asyncio's done callback of a task already done is
+                // queued now, and the caller's wake-up from it (or from a `cancel()` made
+                // before it runs) is the step that resumes it.
+                return match &done_at_call {
+                    None => {
+                        done_at_call = Some(CallbackWake::schedule(&refs[0].header().loop_, cx));
+                        Poll::Pending
+                    }
+                    Some(wake) => wake.poll(cx),
+                };
             }
-            let left = hops.get_or_insert(match (suspended, waiting.set.arrived_deferred()) {
-                (false, _) => 2,
-                (true, false) => 1,
-                (true, true) => 0,
-            });
+            let left = hops.get_or_insert(u8::from(!waiting.set.arrived_deferred()));
             if *left > 0 {
                 *left -= 1;
                 hop(cx);
@@ -352,9 +343,39 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// How many cancel requests the current task has (0 outside a task): see `wait`'s hops.
-fn caller_requests() -> usize {
-    crate::context::current_task().map_or(0, |task| task.cancelling())
+/// A wake-up of the caller queued as a callback: asyncio's done callback completing the
+/// future a call awaits. It wakes the caller only while the call waits for it: a call that
+/// ended first (a cancellation delivered, the call dropped) drops it, and the callback then
+/// wakes no one, as asyncio's finds the future done and does nothing.
+pub(crate) struct CallbackWake(Arc<Mutex<Option<Waker>>>);
+
+impl CallbackWake {
+    pub(crate) fn schedule(loop_: &Loop, cx: &Context<'_>) -> Self {
+        let slot = Arc::new(Mutex::new(Some(cx.waker().clone())));
+        let weak = Arc::downgrade(&slot);
+        loop_.callbacks.schedule(vec![Box::new(move || {
+            let waker = weak.upgrade().and_then(|slot| lock(&slot).take());
+            if let Some(waker) = waker {
+                taskloop_cancel::note_wake();
+                waker.wake();
+            }
+        })]);
+        CallbackWake(slot)
+    }
+
+    /// `Ready` once the callback has run; until then keeps `cx`'s waker for it.
+    pub(crate) fn poll(&self, cx: &Context<'_>) -> Poll<Result<(), TaskError>> {
+        let mut slot = lock(&self.0);
+        match &mut *slot {
+            None => Poll::Ready(Ok(())),
+            Some(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+        }
+    }
 }
 
 /// A hop: queues the caller's next step behind everything queued now (a self-wake, noted in

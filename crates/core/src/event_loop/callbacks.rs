@@ -6,11 +6,11 @@
 //! asyncio keeps task steps and callbacks in one ready queue, so a callback runs after every
 //! step woken before it was scheduled and before every step woken after. Here steps are tokio's
 //! and callbacks are ours: a runner woken for a callback is queued in tokio's run queue where
-//! that callback's place is. Callbacks scheduled by one step, with no other step polled since,
-//! share a place: they join the last *batch*, which one runner runs. A callback scheduled
-//! anywhere else (by a later step, by a completion, which wakes the task's awaiters right
-//! after, by a callback, a timer or another thread) opens a new batch and wakes an idle runner,
-//! queued behind whatever was woken in between. A current-thread loop starts one runner and
+//! that callback's place is. Callbacks scheduled by one step, with no other step polled and no
+//! task woken since, share a place: they join the last *batch*, which one runner runs. A
+//! callback scheduled anywhere else (by a later step, after a wake-up, by a completion, which
+//! wakes the task's awaiters right after, by a callback, a timer or another thread) opens a new
+//! batch and wakes an idle runner, queued behind whatever was woken in between. A current-thread loop starts one runner and
 //! adds more when a batch finds none idle, up to [`CURRENT_THREAD_RUNNERS`]; past that a new
 //! batch joins the last one (a late callback then runs a few steps early). The multi-thread
 //! loop, whose steps have no single order, has one runner, which runs the batches queued while
@@ -26,8 +26,11 @@
 //!    it. A runner takes the front batch when tokio polls it after a wake (or first); a runner
 //!    coming back from a batch takes only a batch no runner was woken for, so a batch runs at
 //!    its own runner's place in tokio's queue, never earlier.
-//! 3. `open` is `Some(mark)` only while the last batch was made by the step with `step_mark`
-//!    `mark` and no runner has taken a batch since: only then can a callback join it.
+//! 3. `open` is `Some((step, wakes))` only while the last batch was made by the step with
+//!    `step_mark` `step`, no runner has taken a batch since, and the thread's `wake_mark` was
+//!    `wakes` after its runner was roused: only a callback of that step with nothing woken
+//!    since (a task's `cancel()` wakes it, and asyncio queues that step between the two
+//!    callbacks) can join it.
 //! 4. `stopped` is set once `closing` is, the queue is empty and no runner is running a batch:
 //!    nothing queued after that would run, so pushes are refused. No runner is started once
 //!    `closing` is set.
@@ -58,8 +61,9 @@ pub(crate) struct CallbackQueue(Mutex<Queue>);
 struct Queue {
     jobs: VecDeque<Job>,
     batches: VecDeque<Batch>,
-    /// The step that made the last batch, while callbacks may still join it (invariant 3).
-    open: Option<usize>,
+    /// The step that made the last batch and the thread's `wake_mark` after it, while
+    /// callbacks may still join it (invariant 3).
+    open: Option<(usize, u32)>,
     /// The wakers of the runners waiting for a batch.
     idle: Vec<Waker>,
     /// Runners running a batch now.
@@ -186,7 +190,11 @@ impl CallbackQueue {
             drop(jobs.into_iter().collect::<Vec<_>>());
             return None;
         }
-        let mark = if q.max_runners > 1 { taskloop_cancel::step_mark() } else { None };
+        let mark = if q.max_runners > 1 {
+            taskloop_cancel::step_mark().map(|step| (step, taskloop_cancel::wake_mark()))
+        } else {
+            None
+        };
         q.add(jobs, mark)
     }
 
@@ -279,7 +287,7 @@ impl Queue {
     /// of its own: an idle one to wake, or a new one to start. With neither, they join the last
     /// batch anyway (its runner is queued and will run them), or make a batch that the runner
     /// running now takes next.
-    fn add(&mut self, jobs: impl IntoIterator<Item = Job>, mark: Option<usize>) -> Option<Rouse> {
+    fn add(&mut self, jobs: impl IntoIterator<Item = Job>, mark: Option<(usize, u32)>) -> Option<Rouse> {
         let before = self.jobs.len();
         self.jobs.extend(jobs);
         let len = self.jobs.len() - before;
@@ -300,7 +308,9 @@ impl Queue {
             (None, _) => None,
         };
         self.batches.push_back(Batch { len, woken: rouse.is_some() });
-        self.open = mark;
+        // Waking the runner counts in the thread's `wake_mark`: expected, it does not close
+        // the batch.
+        self.open = mark.map(|(step, wakes)| (step, wakes.wrapping_add(u32::from(rouse.is_some()))));
         rouse
     }
 }

@@ -1272,3 +1272,96 @@ fn a_wait_cancelled_before_the_finished_tasks_callback_ran_resumes_where_the_can
     });
     log.check(&["t5 ran", "main cancelled"]);
 }
+
+/// `wait` of a task already done resumes from that task's done callback, queued at the call: a
+/// `cancel()` made before the callback runs wakes the caller where it was made, ahead of what
+/// was queued after it:
+///
+/// ```python
+/// me = asyncio.current_task()
+/// async def t3(): pass
+/// async def t2(): log.append(f"t2 cancel -> {me.cancel('m4')}")
+/// async def t1():
+///     global T2; log.append(f"t1 cancel -> {me.cancel()}"); T2 = asyncio.create_task(t2())
+/// T3 = asyncio.create_task(t3()); await asyncio.sleep(0); T1 = asyncio.create_task(t1())
+/// try: await asyncio.wait([T3], return_when=asyncio.FIRST_COMPLETED)
+/// except asyncio.CancelledError: log.append("wait raised")
+/// try: await T2
+/// except asyncio.CancelledError as e: log.append(f"await T2 raised {e.args}")
+/// # ['t1 cancel -> True', 'wait raised', 't2 cancel -> True', "await T2 raised ('m4',)"]
+/// ```
+#[test]
+fn a_wait_past_a_done_task_cancelled_before_its_callback_ran_resumes_where_the_cancel_was_made() {
+    use std::sync::{Arc, OnceLock};
+    let log = taskloop_test_support::within(30, || {
+        paused(async move {
+            let log = Log::default();
+            let me = current_task().unwrap();
+            let t3 = create_task(async { anyhow::Ok(()) });
+            sleep(Duration::ZERO).await?;
+            let t2_slot = Arc::new(OnceLock::<Task<()>>::new());
+            let (t1_log, t2_of_t1) = (log.clone(), t2_slot.clone());
+            let _t1 = create_task(async move {
+                t1_log.push(format!("t1 cancel -> {}", me.cancel()));
+                let t2_log = t1_log.clone();
+                let _ = t2_of_t1.set(create_task(async move {
+                    t2_log.push(format!("t2 cancel -> {}", me.cancel_with("m4")));
+                    anyhow::Ok(())
+                }));
+                anyhow::Ok(())
+            });
+            if wait([t3], ReturnWhen::FirstCompleted, None).await.is_err_and(|e| e.is_cancelled()) {
+                log.push("wait raised");
+            }
+            if let Err(e) = t2_slot.get().expect("t1 ran").clone().await {
+                log.push(format!("await T2 raised {:?}", e.as_cancelled().and_then(|c| c.message())));
+            }
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["t1 cancel -> true", "wait raised", "t2 cancel -> true", "await T2 raised Some(\"m4\")"]);
+}
+
+/// Two callbacks scheduled by one step with a task woken in between run on either side of that
+/// task's step, as asyncio's ready queue has them:
+///
+/// ```python
+/// T2 = asyncio.create_task(asyncio.sleep(0)); await T2
+/// async def sleeper():
+///     try: await asyncio.sleep(1)
+///     except asyncio.CancelledError: log.append("sleeper cancelled")
+/// S = asyncio.create_task(sleeper()); await asyncio.sleep(0)
+/// T2.add_done_callback(lambda _: log.append("callback 1"))
+/// S.cancel()
+/// T2.add_done_callback(lambda _: log.append("callback 2"))
+/// await S
+/// # ['callback 1', 'sleeper cancelled', 'callback 2']
+/// ```
+#[test]
+fn callbacks_of_one_step_run_on_either_side_of_a_task_woken_between_them() {
+    let log = taskloop_test_support::within(30, || {
+        paused(async move {
+            let log = Log::default();
+            let t2 = create_task(async { sleep(Duration::ZERO).await });
+            t2.clone().await?;
+            let sleeper_log = log.clone();
+            let s = create_task(async move {
+                if sleep(Duration::from_secs(1)).await.is_err() {
+                    sleeper_log.push("sleeper cancelled");
+                }
+                anyhow::Ok(())
+            });
+            sleep(Duration::ZERO).await?;
+            let cb_log = log.clone();
+            t2.add_done_callback(move |_| cb_log.push("callback 1"));
+            s.cancel();
+            let cb_log = log.clone();
+            t2.add_done_callback(move |_| cb_log.push("callback 2"));
+            s.await?;
+            anyhow::Ok(log)
+        })
+        .unwrap()
+    });
+    log.check(&["callback 1", "sleeper cancelled", "callback 2"]);
+}
