@@ -132,6 +132,10 @@
 //!   that finds the flag set merges into the delivery (counted only); one that finds it
 //!   cleared (the step has begun) is pending as any other. Either way it is counted once and
 //!   the block's cancellation is delivered once.
+//! - a block's own cancellation × a request pending before it (not yet delivered): the block
+//!   takes the request under the lock and delivers both as one cancellation, with the
+//!   request's message (both counted); a request delivered first is not pending any more,
+//!   and the block's cancellation is delivered on its own.
 //! - `uncancel()` to zero × an armed request: it withdraws the request (clearing `ARMED`) and
 //!   the body goes on, or it comes after the harness took it and the task ends cancelled.
 //! - `abort()` × the end at a foreign await: the harness looks at `ABORT` first; either way
@@ -378,8 +382,9 @@ enum BlockRequest {
     Refused,
     /// Counted; pass it to the await the suspended task forwards to.
     Forward(Arc<dyn Forward>),
-    /// Counted; the block delivers it once these wake it.
-    Deliver { points: Vec<Waker>, waker: Option<Waker> },
+    /// Counted; the block delivers it once these wake it, merged with the request that was
+    /// pending, if any (its message is the block's cancellation's).
+    Deliver { points: Vec<Waker>, waker: Option<Waker>, merged: Option<Cancelled> },
 }
 
 /// The wakers of the cancellation points polled with wakers of their own (`rare.points`).
@@ -759,23 +764,24 @@ impl Header {
         tracing::debug!(target: "taskloop::task", task_id = %self.id, "cancel requested by a block");
         let current = self.is_current();
         let running = current || self.flags() & AT_YIELD != 0;
-        let (points, waker) = match self.transition_to_block_cancel_requested(running, current) {
+        let (points, waker, merged) = match self.transition_to_block_cancel_requested(running, current) {
             BlockRequest::Refused => return BlockCancel::Refused,
             BlockRequest::Forward(target) => {
                 if !forwarding::reached(self.id) && forwarding::through(self.id, || target.forward(None)) {
                     return BlockCancel::Forwarded;
                 }
                 // Refused (what the task awaits has finished): the block delivers it.
-                self.block_request_wakers(current)
+                let (points, waker) = self.block_request_wakers(current);
+                (points, waker, None)
             }
-            BlockRequest::Deliver { points, waker } => (points, waker),
+            BlockRequest::Deliver { points, waker, merged } => (points, waker, merged),
         };
         points.into_iter().for_each(Waker::wake);
         if let Some(w) = waker {
             taskloop_cancel::note_wake();
             w.wake();
         }
-        BlockCancel::Own(Cancelled::new())
+        BlockCancel::Own(merged.unwrap_or_else(Cancelled::new))
     }
 
     /// [`cancel_block`](Self::cancel_block): counts the request unless the task is done, and
@@ -791,10 +797,20 @@ impl Header {
         if !running && let Some(target) = st.forward.clone() {
             return BlockRequest::Forward(target);
         }
+        // A request pending and not yet delivered merges into the block's: asyncio's second
+        // `cancel()` finds the awaited future already cancelled (or `_must_cancel` set), and
+        // one `CancelledError`, the first request's, is thrown. The block delivers it.
+        let merged = if self.flags() & CANCEL_PENDING != 0 {
+            self.set_flags(0, CANCEL_PENDING | ARMED);
+            st.cancel.take()
+        } else {
+            None
+        };
         if !running {
             self.set_flags(BLOCK_DELIVERED, 0);
         }
-        BlockRequest::Deliver { points: point_wakers(&st), waker: if current { None } else { st.task_waker.clone() } }
+        let waker = if current { None } else { st.task_waker.clone() };
+        BlockRequest::Deliver { points: point_wakers(&st), waker, merged }
     }
 
     /// The wakers a block's request must wake, read after its forwarding was refused.

@@ -527,3 +527,46 @@ fn a_request_right_after_the_blocks_own_deadline_merges_into_its_cancellation() 
     });
     log.check(&["t2 caught", "t2 after the block, cancelling=1", "t2 slept again", "t1 -> Ok(200)"]);
 }
+
+/// The other order: a request pending on a task (here `wait_for`'s deadline, registered before
+/// the task's own block started) when its block's deadline, due at the same instant, fires
+/// merges into the block's cancellation too: one delivery, which the task catches; the block
+/// ends normally and `wait_for` gives its value. On CPython 3.13 (either order of the timers):
+///
+/// ```python
+/// async def t1():
+///     async with asyncio.timeout(0.3):
+///         try: await asyncio.sleep(0.3)
+///         except asyncio.CancelledError: log.append("t1 caught")
+///     log.append(f"t1 block ok, cancelling={asyncio.current_task().cancelling()}")
+///     return 100
+/// T1 = asyncio.create_task(t1())
+/// log.append(f"wait_for -> {await asyncio.wait_for(T1, 0.3)}")
+/// # ['t1 caught', 't1 block ok, cancelling=1', 'wait_for -> 100']
+/// ```
+#[test]
+fn a_request_pending_when_the_blocks_own_deadline_fires_merges_into_its_cancellation() {
+    let log = Log::default();
+    let l = log.clone();
+    taskloop_test_support::within(30, move || {
+        paused(async move {
+            let t1_log = l.clone();
+            let t1 = create_task(async move {
+                let block = timeout(300 * MS, async {
+                    if sleep(300 * MS).await.is_err() {
+                        t1_log.push("t1 caught");
+                    }
+                    anyhow::Ok(())
+                });
+                block.await?;
+                let cancelling = current_task().unwrap().cancelling();
+                t1_log.push(format!("t1 block ok, cancelling={cancelling}"));
+                anyhow::Ok(100)
+            });
+            l.push(format!("wait_for -> {:?}", wait_for(&t1, 300 * MS).await));
+            anyhow::Ok(())
+        })
+        .unwrap()
+    });
+    log.check(&["t1 caught", "t1 block ok, cancelling=1", "wait_for -> Ok(100)"]);
+}
