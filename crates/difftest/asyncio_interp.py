@@ -14,9 +14,11 @@ Where asyncio leaves an order unspecified, this file picks one and notes that it
 timers due at the same instant (asyncio keeps them in a heap, which is not stable), the
 iteration over the set of a `TaskGroup`'s children when it aborts, over the set of leftover
 tasks that `asyncio.run` cancels, and the set `as_completed` registers its callbacks from.
-A program that reached such a point is run a second time with the opposite choices; if the
-two traces differ, the program is reported as skipped (its outcome depends on an order
-asyncio does not specify). `as_completed` of two or more tasks already done is skipped at
+A program that reached such a point is run again with other choices (the opposite ones, then
+random orders of the timers' sources, `VARIANTS` runs in all); if any two traces differ, the
+program is reported as skipped (its outcome depends on an order asyncio does not specify).
+With three or more sources due at one instant, the opposite order alone misses orders that
+asyncio's heap can give (a cancelled timer of one source ranked it first in both). `as_completed` of two or more tasks already done is skipped at
 once: the order of its set is not ours to choose.
 
 Tasks are the pure-Python `asyncio.tasks._PyTask`, with changes that are taskloop's documented
@@ -51,11 +53,15 @@ import asyncio
 import collections
 import heapq
 import json
+import random
 import selectors
 import sys
 from asyncio import events
 
 PY = sys.version_info[:2]
+
+# Runs of a program that reached an order asyncio leaves open (see the module docs).
+VARIANTS = 6
 
 
 def describe():
@@ -155,7 +161,7 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         # Same-instant timers of one source run in the order scheduled; between sources
         # asyncio's heap gives no order: first-come first in the first run, reversed in the
         # second.
-        rank = -first if self.run.alternate else first
+        rank = self.run.timer_rank(first)
         sources = self._sources.setdefault(ms, set())
         sources.add(source)
         if len(sources) > 1:
@@ -386,9 +392,12 @@ def catches(kind, e):
 class Run:
     """One run of one program."""
 
-    def __init__(self, program, alternate):
+    def __init__(self, program, variant):
         self.program = program
-        self.alternate = alternate
+        # Variant 0 takes the first-come order everywhere, 1 the opposite; past 1, timers of
+        # different sources due at one instant rank in a random order of their own.
+        self.variant = variant
+        self.alternate = variant % 2 == 1
         self.touched = None
         self.skip = None
         self.tasks = [None] * len(program["tasks"])
@@ -396,6 +405,13 @@ class Run:
         self.loop = None
         # `run` is cancelling the leftovers: a task created now starts cancelled.
         self.stopping = False
+
+    def timer_rank(self, first):
+        """Where a source's timers rank among other sources' due at the same instant; `first`:
+        the sequence number of the source's first timer there."""
+        if self.variant <= 1:
+            return -first if self.alternate else first
+        return random.Random(f"{self.variant}:{first}").random()
 
     def touch(self, reason):
         """An order asyncio leaves open was reached, one this file picks (and can reverse)."""
@@ -570,9 +586,9 @@ def fmt_outcome(value):
     return fmt_exc(value) if isinstance(value, BaseException) else f"ok {value}"
 
 
-def run_once(program, alternate):
+def run_once(program, variant):
     """Runs `program` as `asyncio.run` would; returns the `Run` with its traces."""
-    run = Run(program, alternate)
+    run = Run(program, variant)
     loop = VirtualLoop(run)
     run.loop = loop
     loop.set_task_factory(lambda loop, coro, **kw: Task(coro, loop=loop, **kw))
@@ -592,7 +608,7 @@ def run_once(program, alternate):
         leftovers = sorted(asyncio.all_tasks(loop), key=lambda t: getattr(t, "index", -1))
         if len(leftovers) >= 2:
             run.touch("asyncio.run cancels leftover tasks in set order")
-            if alternate:
+            if run.alternate:
                 leftovers.reverse()
         for task in leftovers:
             task.cancel()
@@ -615,20 +631,22 @@ def run_once(program, alternate):
 
 
 def result_of(program):
-    first = run_once(program, alternate=False)
+    first = run_once(program, 0)
     out = {
         "traces": first.traces,
         "final": [final_state(t) for t in first.tasks],
         "error": first.error,
         "skip": first.skip,
     }
-    if first.skip is None and first.touched is not None:
-        second = run_once(program, alternate=True)
-        final = [final_state(t) for t in second.tasks]
-        if second.skip is not None:
-            out["skip"] = second.skip
-        elif second.traces != first.traces or final != out["final"]:
+    for variant in range(1, VARIANTS if first.skip is None and first.touched is not None else 1):
+        other = run_once(program, variant)
+        final = [final_state(t) for t in other.tasks]
+        if other.skip is not None:
+            out["skip"] = other.skip
+            break
+        if other.traces != first.traces or final != out["final"]:
             out["skip"] = first.touched
+            break
     return out
 
 
