@@ -44,11 +44,14 @@ struct Hop<O> {
     waited: bool,
     hops_left: Option<u8>,
     held: Option<O>,
+    /// The held outcome is a request of the caller's taken while hopping (asyncio's
+    /// `_must_cancel`), not the call's own: a later request replaces its message.
+    absorbed: bool,
 }
 
 impl<O> Hop<O> {
     fn new() -> Self {
-        Hop { waited: false, hops_left: None, held: None }
+        Hop { waited: false, hops_left: None, held: None, absorbed: false }
     }
 
     /// Takes each poll's result: `Some` to return as it is, or `None` once the outcome is
@@ -97,12 +100,14 @@ impl<X> Hop<Result<X, TaskError>> {
             && !matches!(self.held, Some(Err(TaskError::Cancelled(_))))
         {
             self.held = Some(Err(TaskError::Cancelled(cancelled)));
+            self.absorbed = true;
         }
     }
 
     /// While an outcome is held, this poll's result: the next hop, or a cancellation of the
-    /// caller that arrived meanwhile (which replaces a held value or failure; a held
-    /// cancellation stands). `None` otherwise.
+    /// caller that arrived meanwhile (which replaces a held value or failure, and the message
+    /// of a request absorbed earlier, as asyncio's `cancel()` replaces `_cancel_message`
+    /// while `_must_cancel` is set; the call's own cancellation stands). `None` otherwise.
     fn poll_held(&mut self, point: &mut PointWaker, cx: &Context<'_>) -> Option<Poll<Result<X, TaskError>>> {
         if !self.holding() {
             return None;
@@ -111,7 +116,7 @@ impl<X> Hop<Result<X, TaskError>> {
             // A held cancellation stands: asyncio's `__step` throws the awaited future's
             // `CancelledError` as it is, and `_must_cancel` only replaces another outcome.
             Some(cancelled) => match self.held.take() {
-                Some(Err(TaskError::Cancelled(held))) => Poll::Ready(Err(TaskError::Cancelled(held))),
+                Some(Err(TaskError::Cancelled(held))) if !self.absorbed => Poll::Ready(Err(TaskError::Cancelled(held))),
                 _ => Poll::Ready(Err(TaskError::Cancelled(cancelled))),
             },
             None => self.next(cx),

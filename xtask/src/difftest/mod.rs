@@ -16,7 +16,8 @@
 //! virtual times, and every task's final state. Programs whose outcome depends on an order
 //! asyncio leaves unspecified (timers of different tasks due at the same instant, the set a
 //! `TaskGroup` or `asyncio.run` cancels in) are detected on the asyncio side, by running them
-//! again with the opposite choice, and skipped. Divergences are grouped by the first event
+//! again with the opposite choices and with random orders of same-instant timers (6 runs in
+//! all), and skipped if any two runs differ. Divergences are grouped by the first event
 //! that differs (its kind and both outcomes), one example of each group is minimised (drop
 //! tasks, ops and blocks while the same divergence persists), and each group is printed as
 //! asyncio code with the two traces' diff.

@@ -461,6 +461,53 @@ fn a_request_during_gathers_resumption_keeps_the_gathered_cancellation() {
     .unwrap();
 }
 
+/// A request that a `gather`'s caller takes after its child finished, before it resumes, is
+/// replaced by a later one made before it resumes (asyncio keeps it as `_must_cancel`, whose
+/// message each `cancel()` replaces). CPython 3.13 prints `True`, `True`, `t1: ('m5',)`:
+///
+/// ```python
+/// async def main():
+///     T[1] = asyncio.create_task(task1()); await asyncio.sleep(0.3)
+///     try: T[1].result()
+///     except asyncio.CancelledError as e: print("t1:", e.args)
+/// async def task1():
+///     T[2] = asyncio.create_task(task2()); await asyncio.gather(T[2])
+/// async def task2(): T[3] = asyncio.create_task(task3())
+/// async def task3():
+///     print(T[1].cancel("m4")); await asyncio.sleep(0); print(T[1].cancel("m5"))
+/// ```
+#[test]
+fn a_request_taken_while_gather_resumes_gives_way_to_a_later_ones_message() {
+    taskloop_test_support::within(30, || {
+        paused(async {
+            let slot = std::sync::Arc::new(std::sync::OnceLock::<TaskRef>::new());
+            let t1_slot = slot.clone();
+            let t1 = create_task(async move {
+                let t2 = create_task(async move {
+                    let _t3 = create_task(async move {
+                        let t1 = t1_slot.get().expect("t1 is known before t3 runs").clone();
+                        assert!(t1.cancel_with("m4"));
+                        sleep(Duration::ZERO).await?;
+                        assert!(t1.cancel_with("m5"));
+                        anyhow::Ok(())
+                    });
+                    anyhow::Ok(())
+                });
+                gather([t2]).await?;
+                anyhow::Ok(())
+            });
+            let _ = slot.set(t1.as_task_ref());
+            sleep(Duration::from_millis(300)).await?;
+            match t1.await {
+                Err(TaskError::Cancelled(cancelled)) => assert_eq!(cancelled.message(), Some("m5")),
+                other => panic!("t1 ended {other:?}"),
+            }
+            anyhow::Ok(())
+        })
+        .unwrap();
+    });
+}
+
 /// A reader of `as_completed` whose tasks are all running waits without a step of its own, so
 /// a cancellation wakes it where asyncio's getter future would, behind a `sleep(0)` queued
 /// before the cancel:
