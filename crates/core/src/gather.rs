@@ -22,7 +22,7 @@ use taskloop_cancel::{Cancelled, Forward, PointWaker};
 use crate::error::TaskError;
 use crate::sync::{Mutex, lock};
 use crate::task::Task;
-use crate::wait::{DoneSet, hop};
+use crate::wait::{CallbackWake, DoneSet, hop};
 
 /// The outcome of a task that is done, without its value: `Ok(())`, or how it ended.
 /// Marks the outcome retrieved (a failure read here is not reported as never retrieved).
@@ -596,7 +596,7 @@ where
 {
     let children = Children::new(tasks, true);
     children.pending.defer_arrivals();
-    AsCompleted { children, arrived: VecDeque::new(), started: false, hop: Hop::new() }
+    AsCompleted { children, arrived: VecDeque::new(), started: false, first_ready: None, hop: Hop::new() }
 }
 
 /// The stream returned by [`as_completed`].
@@ -604,19 +604,21 @@ where
 /// It keeps asyncio's queue: a task's completion *arrives* in it one loop iteration after the
 /// task finished (asyncio's done callback), and a reader that found it empty resumes one
 /// iteration after an arrival (the queue's getter wakes it); a reader that finds arrivals
-/// there takes the first without suspending. A task that finished after the reader's step was
-/// queued (on the current-thread loop) arrives behind that step, through a callback queued at
-/// its completion (asyncio's done callback), which wakes the reader: that step's next read
-/// waits for it, and the reader resumes where asyncio's does.
+/// there takes the first without suspending. On the current-thread loop every completion
+/// arrives through a callback queued at it (asyncio's done callback), which wakes the reader,
+/// so a cancellation made before that callback ran wakes the reader where it was made, as in
+/// asyncio. Tasks done at the call are read after a callback queued at the first read.
 #[must_use = "streams do nothing unless polled"]
 #[derive(Debug)]
 pub struct AsCompleted<T> {
     children: Children<T>,
     /// Indexes of tasks whose completion has arrived and not been read yet.
     arrived: VecDeque<usize>,
-    /// The first read has been made. If tasks were done at the call, it suspended once (their
-    /// done callbacks run then); otherwise it only waited for an arrival.
+    /// The first read has been made (and registered with the running tasks).
     started: bool,
+    /// With tasks done at the call: the callback that stands for the first one's done
+    /// callback, which the first read waits for.
+    first_ready: Option<CallbackWake>,
     /// A reader that waited resumes one iteration after the arrival.
     hop: Hop<()>,
 }
@@ -635,15 +637,25 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
         }
         if !this.started {
             this.started = true;
-            // The done callbacks of tasks done at the call run one iteration from now. With
-            // none, the reader just waits: a wake-up of its own now would queue its next step
-            // ahead of where a cancellation arriving meanwhile would (asyncio wakes it then).
-            if !this.children.ready.is_empty() {
-                this.hop.waited = true;
-                hop(cx);
-                this.children.pending.step_queued();
+            // asyncio adds its done callbacks to every task at the call: the running ones are
+            // registered now, so that they arrive in the order they finish from here on (a task
+            // done by now joins those done at the call).
+            let Children { tasks, ready, pending, .. } = &mut this.children;
+            while let Poll::Ready(Some(index)) = pending.poll_next(tasks, cx) {
+                ready.push_back(index);
+            }
+            // The done callback of the first task done at the call, queued now, wakes the
+            // reader; a cancellation made before it runs wakes the reader itself, where it is
+            // made. With none done, the reader just waits for an arrival.
+            if !ready.is_empty() {
+                this.first_ready = Some(CallbackWake::schedule(&tasks[0].header().loop_, cx));
+            }
+        }
+        if let Some(wake) = &this.first_ready {
+            if wake.poll(cx).is_pending() {
                 return Poll::Pending;
             }
+            this.first_ready = None;
         }
         if !this.hop.holding() {
             while let Poll::Ready(Some(index)) = this.children.poll_next(cx) {

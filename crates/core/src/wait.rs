@@ -347,6 +347,7 @@ impl Drop for Waiting<'_> {
 /// future a call awaits. It wakes the caller only while the call waits for it: a call that
 /// ended first (a cancellation delivered, the call dropped) drops it, and the callback then
 /// wakes no one, as asyncio's finds the future done and does nothing.
+#[derive(Debug)]
 pub(crate) struct CallbackWake(Arc<Mutex<Option<Waker>>>);
 
 impl CallbackWake {

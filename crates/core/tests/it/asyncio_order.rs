@@ -1412,3 +1412,34 @@ fn callbacks_of_one_step_run_on_either_side_of_a_task_woken_between_them() {
     });
     log.check(&["callback 1", "sleeper cancelled", "callback 2"]);
 }
+
+/// `as_completed` watches its running tasks from the call, also when some were done then:
+/// those come first, then the rest in the order they finish, not in input order:
+///
+/// ```python
+/// async def val(v): return v
+/// T3 = asyncio.create_task(val(3)); await T3
+/// T2 = asyncio.create_task(val(2)); T1 = asyncio.create_task(val(1))
+/// print([await f for f in asyncio.as_completed([T1, T2, T3])])
+/// # [3, 2, 1]
+/// ```
+#[test]
+fn as_completed_with_a_task_done_at_the_call_yields_the_others_in_the_order_they_finish() {
+    use futures::StreamExt;
+    let order = taskloop_test_support::within(30, || {
+        paused(async {
+            let t3 = create_task(async { anyhow::Ok(3) });
+            t3.clone().await?;
+            let t2 = create_task(async { anyhow::Ok(2) });
+            let t1 = create_task(async { anyhow::Ok(1) });
+            let mut order = Vec::new();
+            let mut outcomes = taskloop::as_completed([t1, t2, t3]);
+            while let Some(outcome) = outcomes.next().await {
+                order.push(outcome?);
+            }
+            anyhow::Ok(order)
+        })
+        .unwrap()
+    });
+    assert_eq!(order, [3, 2, 1]);
+}
