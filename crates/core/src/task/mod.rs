@@ -1297,10 +1297,7 @@ impl Drop for Header {
         if self.flags() & (RETRIEVED | CANCELLED) != 0 {
             return;
         }
-        let st = match self.state.get_mut() {
-            Ok(st) => st,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let st = crate::sync::get_mut(&mut self.state);
         if let Some(Err(error)) = st.outcome.take() {
             let name = st.name.clone().unwrap_or_else(|| format!("Task-{}", self.id).into());
             self.loop_.report(Report::new(
