@@ -249,12 +249,14 @@ fn complete<F, T>(shared: &Arc<Shared<T>>, mut slot: Pin<&mut Option<Live<F, T>>
     let (completion, discarded) = header.transition_to_done(result, &shared.value);
     drop(discarded);
     let registered = header.loop_.registry.remove(header.registry_key());
-    completion.notify(&header.loop_);
+    let rare = completion.notify(&header.loop_);
     if header.is_main() {
         header.loop_.schedule_stop();
     }
     drop(registered);
-    header.end_span();
+    // Last, with what is left of the task's rare part: its span closes now that it completed
+    // (as it did when the harness held it), not when its last handle goes.
+    drop(rare);
 }
 
 #[cfg(all(test, not(taskloop_loom), target_pointer_width = "64"))]
