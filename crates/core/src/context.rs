@@ -19,6 +19,7 @@ thread_local! {
 /// (`run_embedded`): the runtime's threads are not the loop's, so nothing is set on them,
 /// and a task finds its loop through its own header. The thread-local is read first, so a
 /// loop that owns its runtime pays nothing for it.
+#[inline]
 pub(crate) fn current_loop() -> Option<Arc<Loop>> {
     LOOP.with(|l| l.borrow().clone()).or_else(task_loop)
 }

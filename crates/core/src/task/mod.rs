@@ -576,19 +576,23 @@ impl Header {
 
     /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose
     /// release publishes `outcome` (Acquire pairs with the Release in `transition_to_done`).
+    #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.flags() & DONE != 0
     }
 
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flags() & CANCELLED != 0
     }
 
     /// Whether this is `run`'s main task.
+    #[inline]
     pub(crate) fn is_main(&self) -> bool {
         self.flags() & MAIN != 0
     }
 
+    #[inline]
     pub(crate) fn is_abort_requested(&self) -> bool {
         self.flags() & ABORT != 0
     }
@@ -879,6 +883,7 @@ impl Header {
     /// (`ARMED`): what a cancellation point in this task's body calls. A request made during
     /// the poll (the task cancelling itself) waits until the task has suspended once, as in
     /// asyncio, where `_must_cancel` is acted on when the task next yields.
+    #[inline]
     pub(crate) fn take_cancel(&self) -> Option<Cancelled> {
         if self.flags() & ARMED == 0 {
             return None;
@@ -939,11 +944,21 @@ impl Header {
     }
 
     /// The harness's first poll: ends the task before its body runs if it was cancelled or
-    /// aborted first. Lock-free unless a request is pending.
+    /// aborted first. Lock-free unless a request is pending (or the task is gated): inlined
+    /// into the harness, the common first poll is one flag test.
+    #[inline]
     pub(crate) fn transition_to_running(&self, waker: &Waker) -> Start {
         if self.flags() & (CANCEL_PENDING | ABORT | GATED) == 0 {
             return Start::Poll;
         }
+        self.start_held(waker)
+    }
+
+    /// [`transition_to_running`](Self::transition_to_running) with a request pending or the
+    /// gate closed.
+    #[cold]
+    #[inline(never)]
+    fn start_held(&self, waker: &Waker) -> Start {
         let mut st = lock(&self.state);
         if self.flags() & GATED != 0 {
             st.task_waker = Some(waker.clone());
@@ -1040,6 +1055,10 @@ impl Header {
     }
 
     /// The outcome without its value; `None` while not done. Marks it retrieved if asked.
+    ///
+    /// `#[inline]` with the error half out of line: the handles' generic code (instantiated in
+    /// the user's crate) reads an `Ok` outcome with two flag tests instead of a call.
+    #[inline]
     pub(crate) fn outcome(&self, retrieve: bool) -> Option<Result<(), TaskError>> {
         let flags = self.flags();
         if flags & DONE == 0 {
@@ -1049,6 +1068,12 @@ impl Header {
             // Invariant 1: DONE without an error flag is an `Ok` outcome, forever.
             return Some(Ok(()));
         }
+        self.failed_outcome(flags, retrieve)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failed_outcome(&self, flags: u16, retrieve: bool) -> Option<Result<(), TaskError>> {
         if retrieve && flags & RETRIEVED == 0 {
             self.flags.fetch_or(RETRIEVED, Ordering::AcqRel);
         }
