@@ -27,7 +27,8 @@ use crate::Cancelled;
 pub trait CancelScope: Send + Sync {
     /// Delivers the pending cancel request, if a cancellation point may deliver it now (for a
     /// task: one made before its current poll began, see [`take_request`](Self::take_request)
-    /// for the rest). Must be cheap when there is none: every poll of every point calls it.
+    /// for the rest). Must be cheap when there is none: every poll of every point calls it,
+    /// unless the scope was made current with [`ScopeSlot::for_poll`] and `may_deliver: false`.
     fn take_cancel(&self) -> Option<Cancelled>;
 
     /// Takes a pending request even if no cancellation point may deliver it yet (one the task
@@ -136,6 +137,10 @@ impl WakerId {
 struct Current {
     scope: Option<Arc<dyn CancelScope>>,
     masked: bool,
+    /// Whether `scope.take_cancel()` may deliver a request while this scope is current; when
+    /// `false`, the scope's owner promised it returns `None` until the scope is swapped out
+    /// (see [`ScopeSlot::for_poll`]), so cancellation points do not ask.
+    may_deliver: bool,
 }
 
 /// This thread's current scope, and the waker its task was last polled with.
@@ -154,7 +159,7 @@ thread_local! {
     // One slot for everything, so entering and leaving a task costs one access each.
     static CURRENT: RefCell<Polling> = const {
         RefCell::new(Polling {
-            current: Current { scope: None, masked: false },
+            current: Current { scope: None, masked: false, may_deliver: false },
             waker: WakerId { data: 0, vtable: 0 },
             bare_yield: false,
         })
@@ -172,7 +177,17 @@ pub struct ScopeSlot(Current);
 impl ScopeSlot {
     /// A slot holding `scope`, unmasked.
     pub fn new(scope: Arc<dyn CancelScope>) -> Self {
-        ScopeSlot(Current { scope: Some(scope), masked: false })
+        ScopeSlot::for_poll(scope, true)
+    }
+
+    /// A slot holding `scope` for one poll of its task. `may_deliver: false` promises that
+    /// `scope.take_cancel()` returns `None` for as long as the slot is current (a task whose
+    /// poll began with no request armed: none becomes deliverable before its next poll), so
+    /// the cancellation points polled meanwhile skip asking it (a dynamic call each, on every
+    /// poll of every point). A scope swapped in over it (a block's) carries its own.
+    #[inline]
+    pub fn for_poll(scope: Arc<dyn CancelScope>, may_deliver: bool) -> Self {
+        ScopeSlot(Current { scope: Some(scope), masked: false, may_deliver })
     }
 }
 
@@ -345,7 +360,9 @@ impl PointWaker {
                 return None;
             }
             let scope = polling.current.scope.as_ref()?;
-            if let Some(cancelled) = scope.take_cancel() {
+            if polling.current.may_deliver
+                && let Some(cancelled) = scope.take_cancel()
+            {
                 return Some(cancelled);
             }
             if self.0.is_some() || WakerId::of(cx.waker()) != polling.waker {
@@ -549,5 +566,54 @@ impl<F: Future> Future for Shield<F> {
         };
         *this.woken = polled.is_pending();
         polled.map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Waker};
+
+    use super::{CancelScope, PointWaker, ScopeSlot, swap, swap_in, swap_out};
+    use crate::Cancelled;
+
+    /// A scope that always has a request, and counts how often it was asked.
+    struct Always(AtomicUsize);
+
+    impl CancelScope for Always {
+        fn take_cancel(&self) -> Option<Cancelled> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(Cancelled::new())
+        }
+    }
+
+    fn poll_point(point: &mut PointWaker) -> Option<Cancelled> {
+        point.poll_cancel(&Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn points_ask_a_scope_made_current_for_a_poll_only_if_it_may_deliver_and_a_block_over_it_always() {
+        let scope = Arc::new(Always(AtomicUsize::new(0)));
+        let mut point = PointWaker::new();
+
+        let mut may = ScopeSlot::for_poll(scope.clone(), true);
+        swap_in(&mut may, Waker::noop());
+        assert!(poll_point(&mut point).is_some(), "asked, and delivered");
+        swap_out(&mut may);
+        assert_eq!(scope.0.load(Ordering::Relaxed), 1);
+
+        let mut quiet = ScopeSlot::for_poll(scope.clone(), false);
+        swap_in(&mut quiet, Waker::noop());
+        assert!(poll_point(&mut point).is_none(), "the owner promised nothing to deliver");
+        assert_eq!(scope.0.load(Ordering::Relaxed), 1, "so the point did not ask");
+        // A block's scope swapped in over it is asked as usual, and the promise is back after.
+        let mut block = ScopeSlot::new(scope.clone());
+        swap(&mut block);
+        assert!(poll_point(&mut point).is_some());
+        swap(&mut block);
+        assert!(poll_point(&mut point).is_none());
+        swap_out(&mut quiet);
+        assert_eq!(scope.0.load(Ordering::Relaxed), 2);
     }
 }

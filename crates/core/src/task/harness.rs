@@ -147,8 +147,10 @@ where
         // The task as the current cancel scope, made for this poll: kept in the harness between
         // polls, its 24 bytes would move bodies of 121-144 bytes to tokio's next cell size
         // (128 bytes more per task); made here, it costs a reference count per poll.
+        // Only a request armed now can be delivered by a point during this poll (invariant 7:
+        // `ARMED` is set here and nowhere else), so with none armed the points need not ask.
         let scope: Arc<dyn CancelScope> = live.shared.clone();
-        let mut scope = ScopeSlot::new(scope);
+        let mut scope = ScopeSlot::for_poll(scope, header.is_armed());
         taskloop_cancel::swap_in(&mut scope, cx.waker());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         let at_yield = taskloop_cancel::swap_out(&mut scope);

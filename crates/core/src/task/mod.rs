@@ -89,7 +89,8 @@
 //!    `ARMED` with `CANCEL_PENDING`, so a request that arrives during a poll is never armed by
 //!    it: it is decided at the next poll. Cancellation points deliver only an armed request
 //!    (asyncio's `_must_cancel`: a task that cancels itself is cancelled at an await after it
-//!    has suspended once), and a poll that suspends with a request pending hands it to the
+//!    has suspended once; a poll that begins with none armed tells its points not to ask,
+//!    `Header::is_armed`), and a poll that suspends with a request pending hands it to the
 //!    await (`CancelState::hand`: first message kept, not withdrawn by `uncancel`). A request is not armed while `cancel()` is waking
 //!    the cancellation points that asked for it (`WAKING`), so a point inside a combinator
 //!    that re-polls only woken children (`FuturesUnordered`) is polled, and delivers, before
@@ -871,6 +872,16 @@ impl Header {
         }
         st.cancel.hand();
         Suspended::Kept
+    }
+
+    /// Whether a request is armed (invariant 7): asked by the harness after
+    /// [`arm_cancel`](Self::arm_cancel), before the poll. Only `arm_cancel` sets `ARMED`, so
+    /// if it is clear now, [`take_cancel`](Self::take_cancel) returns `None` until the next
+    /// poll, and the poll's cancellation points are told not to ask
+    /// (`taskloop_cancel::ScopeSlot::for_poll`).
+    #[inline]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.flags() & ARMED != 0
     }
 
     /// Whether a request is pending: what the harness checks after a poll that suspended.
