@@ -157,12 +157,17 @@ struct Polling {
 
 thread_local! {
     // One slot for everything, so entering and leaving a task costs one access each.
-    static CURRENT: RefCell<Polling> = const {
-        RefCell::new(Polling {
+    // `ManuallyDrop`: a thread-local with no destructor needs no lazy registration of one,
+    // so each access is an address, not a call that checks the slot's state first. A scope
+    // still here when a thread ends would be leaked, not dropped; none is: every swap in is
+    // undone before the poll that made it returns (the runtime polls bodies under
+    // `catch_unwind`).
+    static CURRENT: ManuallyDrop<RefCell<Polling>> = const {
+        ManuallyDrop::new(RefCell::new(Polling {
             current: Current { scope: None, masked: false, may_deliver: false },
             waker: WakerId { data: 0, vtable: 0 },
             bare_yield: false,
-        })
+        }))
     };
     // How many wake-ups the runtime noted on this thread (wrapping): [`note_wake`]. A plain
     // `Cell` with no destructor, the cheapest thread-local there is: it is bumped at every
