@@ -93,6 +93,7 @@ pub trait Forward: Send + Sync {
 /// an unmasked scope (inside a [`shield`], requests do not go down). `awaited` is the address
 /// of the task awaited, if it is one: returns `false`, registering nothing, if that is the
 /// current task itself (a task awaiting itself would wait forever).
+#[inline]
 pub fn forward_to(awaited: *const u8, target: impl FnOnce() -> Arc<dyn Forward>) -> bool {
     CURRENT.with(|c| {
         let polling = c.borrow();
@@ -109,6 +110,7 @@ pub fn forward_to(awaited: *const u8, target: impl FnOnce() -> Arc<dyn Forward>)
 
 /// Tells the current scope that the await that registered the target at address `target` was
 /// dropped unfinished.
+#[inline]
 pub fn end_forward(target: *const u8) {
     CURRENT.with(|c| {
         if let Some(scope) = &c.borrow().current.scope {
