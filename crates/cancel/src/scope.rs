@@ -27,7 +27,8 @@ use crate::Cancelled;
 pub trait CancelScope: Send + Sync {
     /// Delivers the pending cancel request, if a cancellation point may deliver it now (for a
     /// task: one made before its current poll began, see [`take_request`](Self::take_request)
-    /// for the rest). Must be cheap when there is none: every poll of every point calls it.
+    /// for the rest). Must be cheap when there is none: every poll of every point calls it,
+    /// unless the scope was made current with [`ScopeSlot::for_poll`] and `may_deliver: false`.
     fn take_cancel(&self) -> Option<Cancelled>;
 
     /// Takes a pending request even if no cancellation point may deliver it yet (one the task
@@ -92,6 +93,7 @@ pub trait Forward: Send + Sync {
 /// an unmasked scope (inside a [`shield`], requests do not go down). `awaited` is the address
 /// of the task awaited, if it is one: returns `false`, registering nothing, if that is the
 /// current task itself (a task awaiting itself would wait forever).
+#[inline]
 pub fn forward_to(awaited: *const u8, target: impl FnOnce() -> Arc<dyn Forward>) -> bool {
     CURRENT.with(|c| {
         let polling = c.borrow();
@@ -108,6 +110,7 @@ pub fn forward_to(awaited: *const u8, target: impl FnOnce() -> Arc<dyn Forward>)
 
 /// Tells the current scope that the await that registered the target at address `target` was
 /// dropped unfinished.
+#[inline]
 pub fn end_forward(target: *const u8) {
     CURRENT.with(|c| {
         if let Some(scope) = &c.borrow().current.scope {
@@ -136,6 +139,10 @@ impl WakerId {
 struct Current {
     scope: Option<Arc<dyn CancelScope>>,
     masked: bool,
+    /// Whether `scope.take_cancel()` may deliver a request while this scope is current; when
+    /// `false`, the scope's owner promised it returns `None` until the scope is swapped out
+    /// (see [`ScopeSlot::for_poll`]), so cancellation points do not ask.
+    may_deliver: bool,
 }
 
 /// This thread's current scope, and the waker its task was last polled with.
@@ -152,12 +159,17 @@ struct Polling {
 
 thread_local! {
     // One slot for everything, so entering and leaving a task costs one access each.
-    static CURRENT: RefCell<Polling> = const {
-        RefCell::new(Polling {
-            current: Current { scope: None, masked: false },
+    // `ManuallyDrop`: a thread-local with no destructor needs no lazy registration of one,
+    // so each access is an address, not a call that checks the slot's state first. A scope
+    // still here when a thread ends would be leaked, not dropped; none is: every swap in is
+    // undone before the poll that made it returns (the runtime polls bodies under
+    // `catch_unwind`).
+    static CURRENT: ManuallyDrop<RefCell<Polling>> = const {
+        ManuallyDrop::new(RefCell::new(Polling {
+            current: Current { scope: None, masked: false, may_deliver: false },
             waker: WakerId { data: 0, vtable: 0 },
             bare_yield: false,
-        })
+        }))
     };
     // How many wake-ups the runtime noted on this thread (wrapping): [`note_wake`]. A plain
     // `Cell` with no destructor, the cheapest thread-local there is: it is bumped at every
@@ -172,7 +184,17 @@ pub struct ScopeSlot(Current);
 impl ScopeSlot {
     /// A slot holding `scope`, unmasked.
     pub fn new(scope: Arc<dyn CancelScope>) -> Self {
-        ScopeSlot(Current { scope: Some(scope), masked: false })
+        ScopeSlot::for_poll(scope, true)
+    }
+
+    /// A slot holding `scope` for one poll of its task. `may_deliver: false` promises that
+    /// `scope.take_cancel()` returns `None` for as long as the slot is current (a task whose
+    /// poll began with no request armed: none becomes deliverable before its next poll), so
+    /// the cancellation points polled meanwhile skip asking it (a dynamic call each, on every
+    /// poll of every point). A scope swapped in over it (a block's) carries its own.
+    #[inline]
+    pub fn for_poll(scope: Arc<dyn CancelScope>, may_deliver: bool) -> Self {
+        ScopeSlot(Current { scope: Some(scope), masked: false, may_deliver })
     }
 }
 
@@ -345,7 +367,9 @@ impl PointWaker {
                 return None;
             }
             let scope = polling.current.scope.as_ref()?;
-            if let Some(cancelled) = scope.take_cancel() {
+            if polling.current.may_deliver
+                && let Some(cancelled) = scope.take_cancel()
+            {
                 return Some(cancelled);
             }
             if self.0.is_some() || WakerId::of(cx.waker()) != polling.waker {
@@ -549,5 +573,54 @@ impl<F: Future> Future for Shield<F> {
         };
         *this.woken = polled.is_pending();
         polled.map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Waker};
+
+    use super::{CancelScope, PointWaker, ScopeSlot, swap, swap_in, swap_out};
+    use crate::Cancelled;
+
+    /// A scope that always has a request, and counts how often it was asked.
+    struct Always(AtomicUsize);
+
+    impl CancelScope for Always {
+        fn take_cancel(&self) -> Option<Cancelled> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(Cancelled::new())
+        }
+    }
+
+    fn poll_point(point: &mut PointWaker) -> Option<Cancelled> {
+        point.poll_cancel(&Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn points_ask_a_scope_made_current_for_a_poll_only_if_it_may_deliver_and_a_block_over_it_always() {
+        let scope = Arc::new(Always(AtomicUsize::new(0)));
+        let mut point = PointWaker::new();
+
+        let mut may = ScopeSlot::for_poll(scope.clone(), true);
+        swap_in(&mut may, Waker::noop());
+        assert!(poll_point(&mut point).is_some(), "asked, and delivered");
+        swap_out(&mut may);
+        assert_eq!(scope.0.load(Ordering::Relaxed), 1);
+
+        let mut quiet = ScopeSlot::for_poll(scope.clone(), false);
+        swap_in(&mut quiet, Waker::noop());
+        assert!(poll_point(&mut point).is_none(), "the owner promised nothing to deliver");
+        assert_eq!(scope.0.load(Ordering::Relaxed), 1, "so the point did not ask");
+        // A block's scope swapped in over it is asked as usual, and the promise is back after.
+        let mut block = ScopeSlot::new(scope.clone());
+        swap(&mut block);
+        assert!(poll_point(&mut point).is_some());
+        swap(&mut block);
+        assert!(poll_point(&mut point).is_none());
+        swap_out(&mut quiet);
+        assert_eq!(scope.0.load(Ordering::Relaxed), 2);
     }
 }

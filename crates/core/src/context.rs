@@ -4,12 +4,16 @@
 //! cancellation points and `current_task()`.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::task::{Loop, TaskRef};
 
 thread_local! {
-    static LOOP: RefCell<Option<Arc<Loop>>> = const { RefCell::new(None) };
+    // `ManuallyDrop`: with no destructor to register, reading it (every `create_task`) is an
+    // address rather than a call. It is always emptied before its thread ends (`LoopGuard`,
+    // tokio's `on_thread_stop`, `InLoop`'s guard); a loop left here would be leaked.
+    static LOOP: ManuallyDrop<RefCell<Option<Arc<Loop>>>> = const { ManuallyDrop::new(RefCell::new(None)) };
 }
 
 /// The loop running on this thread, if any: the thread's loop (set for the whole of `run` on
@@ -19,6 +23,7 @@ thread_local! {
 /// (`run_embedded`): the runtime's threads are not the loop's, so nothing is set on them,
 /// and a task finds its loop through its own header. The thread-local is read first, so a
 /// loop that owns its runtime pays nothing for it.
+#[inline]
 pub(crate) fn current_loop() -> Option<Arc<Loop>> {
     LOOP.with(|l| l.borrow().clone()).or_else(task_loop)
 }

@@ -309,7 +309,20 @@ where
 /// the span of its creator. Nothing is formatted, and nothing kept, unless a subscriber enables
 /// the span.
 #[track_caller]
+#[inline]
 fn task_span(header: &Header) {
+    // The usual case, no subscriber wanting `trace` spans, decided inline: one load of the
+    // global level filter, instead of a call that builds a disabled span.
+    if !tracing::level_enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    make_task_span(header);
+}
+
+#[track_caller]
+#[cold]
+#[inline(never)]
+fn make_task_span(header: &Header) {
     let location = std::panic::Location::caller();
     let span = tracing::trace_span!(
         target: "taskloop::task",

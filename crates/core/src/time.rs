@@ -45,6 +45,7 @@ use taskloop_cancel::{Cancelled, PointWaker};
 /// })
 /// # }
 /// ```
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
     let wait = if duration.is_zero() {
         Wait::Yield { yielded: false }

@@ -44,7 +44,7 @@ const MAX_SHARDS: usize = 128;
 /// shard; a task is removed from the shard it was inserted in, from whichever thread it
 /// completes on.
 pub(crate) struct Registry<R: Registered> {
-    shards: Box<[std::sync::Mutex<Shard<R::Entry>>]>,
+    shards: Box<[parking_lot::Mutex<Shard<R::Entry>>]>,
     /// When the loop was built, if it tracks task ages (`Builder::track_task_ages`).
     started: Option<tokio::time::Instant>,
 }
@@ -76,7 +76,7 @@ impl<R: Registered> Registry<R> {
         // +5% when the slab grew among the tasks).
         let capacity = if n == 1 { 1024 } else { 0 };
         let shard =
-            || std::sync::Mutex::new(Shard { tasks: Slab::with_capacity(capacity), born: track_ages.then(Vec::new) });
+            || parking_lot::Mutex::new(Shard { tasks: Slab::with_capacity(capacity), born: track_ages.then(Vec::new) });
         Registry { shards: (0..n).map(|_| shard()).collect(), started }
     }
 

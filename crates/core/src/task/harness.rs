@@ -147,8 +147,10 @@ where
         // The task as the current cancel scope, made for this poll: kept in the harness between
         // polls, its 24 bytes would move bodies of 121-144 bytes to tokio's next cell size
         // (128 bytes more per task); made here, it costs a reference count per poll.
+        // Only a request armed now can be delivered by a point during this poll (invariant 7:
+        // `ARMED` is set here and nowhere else), so with none armed the points need not ask.
         let scope: Arc<dyn CancelScope> = live.shared.clone();
-        let mut scope = ScopeSlot::new(scope);
+        let mut scope = ScopeSlot::for_poll(scope, header.is_armed());
         taskloop_cancel::swap_in(&mut scope, cx.waker());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
         let at_yield = taskloop_cancel::swap_out(&mut scope);
@@ -253,12 +255,14 @@ fn complete<F, T>(shared: &Arc<Shared<T>>, mut slot: Pin<&mut Option<Live<F, T>>
     let (completion, discarded) = header.transition_to_done(result, &shared.value);
     drop(discarded);
     let registered = header.loop_.registry.remove(header.registry_key());
-    completion.notify(&header.loop_);
+    let rare = completion.notify(&header.loop_);
     if header.is_main() {
         header.loop_.schedule_stop();
     }
     drop(registered);
-    header.end_span();
+    // Last, with what is left of the task's rare part: its span closes now that it completed
+    // (as it did when the harness held it), not when its last handle goes.
+    drop(rare);
 }
 
 #[cfg(all(test, not(taskloop_loom), target_pointer_width = "64"))]

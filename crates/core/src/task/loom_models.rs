@@ -24,7 +24,7 @@ fn new_task() -> (Arc<Loop>, Arc<Shared<u32>>) {
 /// Completes the task with `result`, as the harness does.
 fn complete(loop_: &Loop, shared: &Shared<u32>, result: Result<u32, TaskError>) -> Option<u32> {
     let (completion, discarded) = shared.header.transition_to_done(result, &shared.value);
-    completion.notify(loop_);
+    drop(completion.notify(loop_));
     discarded
 }
 
@@ -309,6 +309,29 @@ fn loom_a_request_is_armed_only_after_the_points_that_asked_for_it_were_woken() 
         SEEN.saw(armed);
     });
     assert!(SEEN.all_seen());
+}
+
+/// Completion takes the task's rare part (callbacks, further waiters, cancellation points'
+/// wakers) out whole: a `cancel()` still waking the points it found there when the task
+/// completes comes back to no rare part, which must neither panic nor leave `WAKING` set.
+#[test]
+fn loom_a_cancel_waking_points_racing_completion_finds_the_rare_part_gone_and_still_settles() {
+    static SEEN: Seen = Seen::new();
+    loom::model(|| {
+        let (loop_, shared, _waker) = suspended_task();
+        let point = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let _key = shared.header.register_point(&Waker::from(point.clone()), None);
+        let other = shared.clone();
+        let canceller = thread::spawn(move || other.header.cancel(None));
+        let discarded = complete(&loop_, &shared, Ok(1));
+        let accepted = canceller.join().unwrap();
+        assert_eq!(accepted, shared.header.is_cancelled(), "accepted iff the task ended cancelled");
+        assert_eq!(accepted, discarded == Some(1));
+        assert_eq!(point.0.load(Ordering::SeqCst), usize::from(accepted), "an accepted request woke the point once");
+        assert_eq!(shared.header.flags() & (super::WAKING | super::CANCEL_PENDING | super::ARMED), 0);
+        SEEN.saw(accepted);
+    });
+    assert!(SEEN.all_seen(), "both orders of the race ran");
 }
 
 #[test]

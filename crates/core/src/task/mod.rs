@@ -42,8 +42,8 @@
 //! | `flags` (atomic) | only inside transitions, under the `state` lock (except `RETRIEVED`, set by readers, `ARMED`, set by the harness with one CAS, and `BLOCK_DELIVERED`, cleared by the harness as a poll begins) | anyone, lock-free |
 //! | `state.cancel` | `cancel()`, `uncancel()`, cancellation points (take), completion (close) | same, under lock |
 //! | `state.task_waker` | harness, when its body first returns `Pending`; taken at completion | `cancel()`/`abort()` (cloned under lock, woken after) |
-//! | `state.waiters` | awaiters (register/remove) and the collectors of `wait`/`gather`/`as_completed` (`register_report`) while not Done; drained at completion | completion (wakes the wakers, tells the collectors, in registration order) |
-//! | `state.rare.callbacks` | `add/remove_done_callback` (`rare` is allocated by the first add); closed (drained) at completion | completion |
+//! | `state.waiters` | awaiters (register/remove) and the collectors of `wait`/`gather`/`as_completed` (`register_report`) while not Done; the inline one taken at completion, the others with `rare` | completion (wakes the wakers, tells the collectors, in registration order) |
+//! | `state.rare.callbacks` | `add/remove_done_callback` (`rare` is allocated by the first add); taken out with the whole `rare` at completion (an add after completion finds no `rare`, makes one with a closed list, and is refused) | completion, after unlocking |
 //! | `state.rare.points` | cancellation points polled with a waker other than the task's (`register_point`/`forget_point`, through `taskloop_cancel::PointWaker`) | `cancel()` (cloned under lock, woken after) |
 //! | `state.rare.waking_points` | `cancel()`, around waking `rare.points` outside the lock (mirrored by `WAKING`) | `arm_cancel` through `WAKING` |
 //! | `state.forward` | awaits that pass requests on (`forward_to`/`end_forward`), completion (cleared) | `cancel()`, the harness (cloned under lock, called after) |
@@ -51,13 +51,15 @@
 //! | `Shared::value` | completion, once (under `state` lock: lock order is state → value) | readers after `DONE`; `join` takes it |
 //! | `stage` (atomic, `Relaxed`) | the harness alone (`harness::Stage`) | the harness |
 //! | `registry_shard`, `registry_key` (atomic, `Relaxed`) | `create_task`, once, before tokio first polls the task | the completing harness |
-//! | `state.rare.span` | `create_task`, when a subscriber wants the task's span (`HAS_SPAN`, never cleared) | the harness, cloned under lock and entered around each poll |
+//! | `state.rare.span` | `create_task`, when a subscriber wants the task's span (`HAS_SPAN`, never cleared); taken out with `rare` at completion, and closed last by the completing harness | the harness, cloned under lock and entered around each poll |
 //!
 //! # Invariants
 //!
 //! 1. `outcome` is written once, in [`Header::transition_to_done`], in the same critical section
-//!    that closes `cancel` and `callbacks`, drains `waiters` and sets `DONE`. Hence after
-//!    `DONE` no cancel request is accepted, no callback is stored and no waiter registers.
+//!    that closes `cancel`, takes the inline waiter and the whole `rare` part (callbacks,
+//!    further waiters, points' wakers, span) out of `state` and sets `DONE`. Hence after
+//!    `DONE` no cancel request is accepted, no callback is stored (a `rare` made afterwards
+//!    starts with a closed list) and no waiter registers.
 //! 2. The `DONE`, `CANCELLED`, `CANCEL_PENDING`, `WAKING` and `ABORT` flags are only written
 //!    under the `state` lock and mirror `state`; lock-free readers use them as hints and
 //!    re-check under the lock before acting (except `DONE`, which never goes back). `ARMED`
@@ -87,7 +89,8 @@
 //!    `ARMED` with `CANCEL_PENDING`, so a request that arrives during a poll is never armed by
 //!    it: it is decided at the next poll. Cancellation points deliver only an armed request
 //!    (asyncio's `_must_cancel`: a task that cancels itself is cancelled at an await after it
-//!    has suspended once), and a poll that suspends with a request pending hands it to the
+//!    has suspended once; a poll that begins with none armed tells its points not to ask,
+//!    `Header::is_armed`), and a poll that suspends with a request pending hands it to the
 //!    await (`CancelState::hand`: first message kept, not withdrawn by `uncancel`) and wakes
 //!    the task, so that next poll comes: `cancel()` does not wake a task cancelling itself
 //!    (asyncio schedules nothing), whose request may instead go on to an awaited task
@@ -115,8 +118,8 @@
 //!   error. If completion locks first, `cancel()` finds the state closed and returns `false`.
 //! - `abort()` × completion: the first to lock wins; a late `abort()` is a no-op.
 //! - `add_done_callback()` × completion: before, the callback is stored and scheduled by the
-//!   completion; after, it is refused by the closed list and scheduled at once by the adder.
-//!   Either way exactly once.
+//!   completion; after, it finds no `rare` (the completion took it), makes one whose list is
+//!   closed, is refused, and is scheduled at once by the adder. Either way exactly once.
 //! - `remove_done_callback()` × completion: before, it removes it (`true`); after, the
 //!   callback is already scheduled (`false`).
 //! - awaiter registration × completion: an awaiter re-checks `outcome` under the lock before
@@ -142,6 +145,9 @@
 //!   the body is dropped once and the task ends cancelled once.
 //! - a point's waker registration × `cancel()`: a point registered before the request is
 //!   woken by it; one registering after it takes the request on that same poll.
+//! - `cancel()` waking points × completion: the completion may take `rare` away while the
+//!   request's points are being woken; `transition_to_points_woken` then finds none and just
+//!   clears `WAKING` (the request was closed by the completion, or was already taken).
 //! - `cancel()` forwarding × the awaited task finishing: the target's `cancel()` either comes
 //!   first (it ends cancelled, or absorbs the request) or finds it done and refuses, and the
 //!   request is pending on the awaiter, whose wake-up that completion already sent.
@@ -281,7 +287,7 @@ struct State {
 
 /// What few tasks need, boxed so that the others do not pay for it.
 #[derive(Default)]
-struct Rare {
+pub(crate) struct Rare {
     callbacks: CallbackList<DoneCallback>,
     /// Wakers of cancellation points suspended in the body with a waker other than the
     /// task's (inside a `FuturesUnordered`, say), woken by a cancel request; see
@@ -292,7 +298,7 @@ struct Rare {
     /// The waiters after the first (`Waiters` keeps that one inline).
     waiters: Slab<Waiter>,
     /// The task's tracing span (`HAS_SPAN`), made only when a subscriber wants it, and dropped
-    /// when the task completes. Here rather than in the harness, whose every byte counts
+    /// when the task completes (with the whole `Rare`, which the completion takes). Here rather than in the harness, whose every byte counts
     /// towards tokio's task cell.
     span: Option<Box<tracing::Span>>,
 }
@@ -460,11 +466,13 @@ impl WakeTask {
     }
 }
 
-/// What the completing harness must do once the state lock is released.
+/// What the completing harness must do once the state lock is released: the waiters and
+/// callbacks taken out of the state, in as few bytes as possible (it is returned through the
+/// lock's critical section and moved on): the inline waiter, and the task's whole rare part.
 #[must_use = "the completion must wake the waiters and schedule the callbacks"]
 pub(crate) struct Completion {
-    waiters: WakeList,
-    callbacks: Vec<DoneCallback>,
+    first: Option<Waiter>,
+    rare: Option<Box<Rare>>,
     task_waker: Option<Waker>,
     forward: Option<Arc<dyn Forward>>,
     /// The task failed (an error or a panic; not cancelled): what `wait(FIRST_EXCEPTION)`'s
@@ -479,14 +487,23 @@ impl Completion {
     /// `TaskGroup`'s, a progress tracker's) are nearly always added before anyone awaits it.
     /// They are queued before any awaiter is woken, so an awaiter that sees the task done and
     /// then drains the queue (`run` ending) finds them there.
+    ///
+    /// Returns what is left of the task's rare part (its span, among others), for the caller
+    /// to drop last: a task's span closes once its completion is done.
     #[inline]
-    pub(crate) fn notify(self, loop_: &Loop) {
+    pub(crate) fn notify(self, loop_: &Loop) -> Option<Box<Rare>> {
         drop(self.task_waker);
         drop(self.forward);
-        if !self.callbacks.is_empty() {
-            loop_.callbacks.schedule(self.callbacks);
+        let Some(mut rare) = self.rare else {
+            WakeList::wake_first(self.first, loop_, self.failed);
+            return None;
+        };
+        let callbacks = rare.callbacks.close();
+        if !callbacks.is_empty() {
+            loop_.callbacks.schedule(callbacks);
         }
-        self.waiters.wake_all(loop_, self.failed);
+        WakeList::new(self.first, &mut rare.waiters).wake_all(loop_, self.failed);
+        Some(rare)
     }
 }
 
@@ -573,38 +590,25 @@ impl Header {
         lock(&self.state).rare.as_ref().and_then(|rare| rare.span.as_deref().cloned())
     }
 
-    /// The task has completed: its span closes now (as it did when the harness held it), not
-    /// when the last handle goes.
-    #[inline]
-    pub(crate) fn end_span(&self) {
-        if self.flags() & HAS_SPAN != 0 {
-            self.end_span_slow();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn end_span_slow(&self) {
-        let span = lock(&self.state).rare.as_mut().and_then(|rare| rare.span.take());
-        // Closed outside the lock: closing a span runs the subscriber's code (invariant 3).
-        drop(span);
-    }
-
     /// Lock-free: `DONE` never goes back, and it is set after `outcome` under the lock whose
     /// release publishes `outcome` (Acquire pairs with the Release in `transition_to_done`).
+    #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.flags() & DONE != 0
     }
 
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flags() & CANCELLED != 0
     }
 
     /// Whether this is `run`'s main task.
+    #[inline]
     pub(crate) fn is_main(&self) -> bool {
         self.flags() & MAIN != 0
     }
 
+    #[inline]
     pub(crate) fn is_abort_requested(&self) -> bool {
         self.flags() & ABORT != 0
     }
@@ -708,10 +712,15 @@ impl Header {
     #[must_use = "the task must be woken once the lock is released"]
     pub(crate) fn transition_to_points_woken(&self) -> Option<Waker> {
         let mut st = lock(&self.state);
-        let rare = st.rare.as_deref_mut().expect("points were woken, so they were kept in `rare`");
-        rare.waking_points -= 1;
-        if rare.waking_points == 0 {
-            self.set_flags(0, WAKING);
+        match st.rare.as_deref_mut() {
+            Some(rare) => {
+                rare.waking_points -= 1;
+                if rare.waking_points == 0 {
+                    self.set_flags(0, WAKING);
+                }
+            }
+            // Completed meanwhile, taking `rare` with it: no request is armed any more.
+            None => self.set_flags(0, WAKING),
         }
         st.task_waker.clone()
     }
@@ -898,6 +907,16 @@ impl Header {
         Suspended::Handed
     }
 
+    /// Whether a request is armed (invariant 7): asked by the harness after
+    /// [`arm_cancel`](Self::arm_cancel), before the poll. Only `arm_cancel` sets `ARMED`, so
+    /// if it is clear now, [`take_cancel`](Self::take_cancel) returns `None` until the next
+    /// poll, and the poll's cancellation points are told not to ask
+    /// (`taskloop_cancel::ScopeSlot::for_poll`).
+    #[inline]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.flags() & ARMED != 0
+    }
+
     /// Whether a request is pending: what the harness checks after a poll that suspended.
     #[inline]
     pub(crate) fn is_cancel_pending(&self) -> bool {
@@ -908,6 +927,7 @@ impl Header {
     /// (`ARMED`): what a cancellation point in this task's body calls. A request made during
     /// the poll (the task cancelling itself) waits until the task has suspended once, as in
     /// asyncio, where `_must_cancel` is acted on when the task next yields.
+    #[inline]
     pub(crate) fn take_cancel(&self) -> Option<Cancelled> {
         if self.flags() & ARMED == 0 {
             return None;
@@ -968,11 +988,21 @@ impl Header {
     }
 
     /// The harness's first poll: ends the task before its body runs if it was cancelled or
-    /// aborted first. Lock-free unless a request is pending.
+    /// aborted first. Lock-free unless a request is pending (or the task is gated): inlined
+    /// into the harness, the common first poll is one flag test.
+    #[inline]
     pub(crate) fn transition_to_running(&self, waker: &Waker) -> Start {
         if self.flags() & (CANCEL_PENDING | ABORT | GATED) == 0 {
             return Start::Poll;
         }
+        self.start_held(waker)
+    }
+
+    /// [`transition_to_running`](Self::transition_to_running) with a request pending or the
+    /// gate closed.
+    #[cold]
+    #[inline(never)]
+    fn start_held(&self, waker: &Waker) -> Start {
         let mut st = lock(&self.state);
         if self.flags() & GATED != 0 {
             st.task_waker = Some(waker.clone());
@@ -1024,8 +1054,8 @@ impl Header {
     }
 
     /// Completion: decides the final outcome (a request never delivered turns an `Ok` into a
-    /// cancellation), stores it, closes the callbacks and drains the waiters, all in one
-    /// critical section (invariant 1). Returns what to do after unlocking, and a value that a
+    /// cancellation), stores it, and takes the waiters and callbacks out (the inline waiter and
+    /// the whole `rare` part), all in one critical section (invariant 1). Returns what to do after unlocking, and a value that a
     /// late cancellation discarded, for the caller to drop outside the lock (invariant 3).
     pub(crate) fn transition_to_done<T>(
         &self,
@@ -1054,12 +1084,14 @@ impl Header {
             Err(_) => FAILED,
         };
         st.outcome = Some(outcome);
-        let state = &mut *st;
+        // The whole rare part goes with the completion (its callbacks, its further waiters):
+        // with `outcome` set, whatever comes later finds no `rare` and acts as on a closed one
+        // (`add_done_callback` schedules at once, `remove_done_callback` finds nothing).
         let completion = Completion {
-            waiters: state.waiters.take_all(&mut state.rare),
-            callbacks: state.rare.as_mut().map_or_else(Vec::new, |rare| rare.callbacks.close()),
-            task_waker: state.task_waker.take(),
-            forward: state.forward.take(),
+            first: st.waiters.take_first(),
+            rare: st.rare.take(),
+            task_waker: st.task_waker.take(),
+            forward: st.forward.take(),
             failed: outcome_flag == FAILED,
         };
         self.set_flags(DONE | outcome_flag, CANCEL_PENDING | ARMED | ABORT);
@@ -1068,6 +1100,10 @@ impl Header {
     }
 
     /// The outcome without its value; `None` while not done. Marks it retrieved if asked.
+    ///
+    /// `#[inline]` with the error half out of line: the handles' generic code (instantiated in
+    /// the user's crate) reads an `Ok` outcome with two flag tests instead of a call.
+    #[inline]
     pub(crate) fn outcome(&self, retrieve: bool) -> Option<Result<(), TaskError>> {
         let flags = self.flags();
         if flags & DONE == 0 {
@@ -1077,6 +1113,12 @@ impl Header {
             // Invariant 1: DONE without an error flag is an `Ok` outcome, forever.
             return Some(Ok(()));
         }
+        self.failed_outcome(flags, retrieve)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failed_outcome(&self, flags: u16, retrieve: bool) -> Option<Result<(), TaskError>> {
         if retrieve && flags & RETRIEVED == 0 {
             self.flags.fetch_or(RETRIEVED, Ordering::AcqRel);
         }
@@ -1328,13 +1370,12 @@ impl Drop for Header {
     /// asyncio's "Task exception was never retrieved": a failure nobody read is reported to
     /// the loop's exception handler when the last handle goes.
     fn drop(&mut self) {
-        if self.flags() & (RETRIEVED | CANCELLED) != 0 {
+        // Only a failure (`FAILED`: an `Err` outcome that is not a cancellation) nobody read is
+        // reported; every other task (most of them) goes without touching its state.
+        if self.flags() & (FAILED | RETRIEVED) != FAILED {
             return;
         }
-        let st = match self.state.get_mut() {
-            Ok(st) => st,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let st = crate::sync::get_mut(&mut self.state);
         if let Some(Err(error)) = st.outcome.take() {
             let name = st.name.clone().unwrap_or_else(|| format!("Task-{}", self.id).into());
             self.loop_.report(Report::new(

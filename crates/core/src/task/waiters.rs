@@ -237,7 +237,7 @@ pub(super) struct Waiters {
 /// (the inline slot first, then the slab's).
 pub(super) struct WakeList {
     first: Option<Waiter>,
-    rest: Option<Slab<Waiter>>,
+    rest: Slab<Waiter>,
 }
 
 impl Waiters {
@@ -296,10 +296,11 @@ impl Waiters {
         }
     }
 
-    pub(super) fn take_all(&mut self, rare: &mut Option<Box<Rare>>) -> WakeList {
-        let rest =
-            rare.as_deref_mut().filter(|rare| !rare.waiters.is_empty()).map(|rare| std::mem::take(&mut rare.waiters));
-        WakeList { first: self.first.take(), rest }
+    /// Takes the inline waiter, at completion (the others are in the task's rare part, which
+    /// the completion takes whole).
+    #[inline]
+    pub(super) fn take_first(&mut self) -> Option<Waiter> {
+        self.first.take()
     }
 }
 
@@ -310,14 +311,22 @@ fn add_to_rest(rare: &mut Option<Box<Rare>>, waiter: Waiter) -> usize {
 }
 
 impl WakeList {
+    /// The inline waiter and the further ones, taken out of `rest` (the task's rare part).
+    pub(super) fn new(first: Option<Waiter>, rest: &mut Slab<Waiter>) -> Self {
+        WakeList { first, rest: std::mem::take(rest) }
+    }
+
+    /// Tells the only waiter of a task that has no rare part.
     #[inline]
-    pub(super) fn wake_all(self, loop_: &Loop, failed: bool) {
-        let WakeList { first, rest } = self;
+    pub(super) fn wake_first(first: Option<Waiter>, loop_: &Loop, failed: bool) {
         if let Some(w) = first {
             w.notify(loop_, failed);
         }
-        if let Some(rest) = rest {
-            rest.into_iter().for_each(|(_, w)| w.notify(loop_, failed));
-        }
+    }
+
+    pub(super) fn wake_all(self, loop_: &Loop, failed: bool) {
+        let WakeList { first, rest } = self;
+        Self::wake_first(first, loop_, failed);
+        rest.into_iter().for_each(|(_, w)| w.notify(loop_, failed));
     }
 }
