@@ -15,7 +15,7 @@ timers due at the same instant (asyncio keeps them in a heap, which is not stabl
 iteration over the set of a `TaskGroup`'s children when it aborts, over the set of leftover
 tasks that `asyncio.run` cancels, and the set `as_completed` registers its callbacks from.
 A program that reached such a point is run again with other choices (the opposite ones, then
-random orders of the timers' sources, `VARIANTS` runs in all); if any two traces differ, the
+random orders of the timers' sources and of the sets, `VARIANTS` runs in all); if any two traces differ, the
 program is reported as skipped (its outcome depends on an order asyncio does not specify).
 With three or more sources due at one instant, the opposite order alone misses orders that
 asyncio's heap can give (a cancelled timer of one source ranked it first in both). `as_completed` of two or more tasks already done is skipped at
@@ -348,7 +348,7 @@ class OrderedSet:
         items = list(self._items)
         if sum(not t.done() for t in items) >= 2:
             self._run.touch("TaskGroup cancels its children in set order")
-        return iter(reversed(items) if self._run.alternate else items)
+        return iter(self._run.set_order(items))
 
 
 def fmt_exc(e):
@@ -395,9 +395,8 @@ class Run:
     def __init__(self, program, variant):
         self.program = program
         # Variant 0 takes the first-come order everywhere, 1 the opposite; past 1, timers of
-        # different sources due at one instant rank in a random order of their own.
+        # different sources due at one instant, and sets, come in random orders of their own.
         self.variant = variant
-        self.alternate = variant % 2 == 1
         self.touched = None
         self.skip = None
         self.tasks = [None] * len(program["tasks"])
@@ -410,8 +409,18 @@ class Run:
         """Where a source's timers rank among other sources' due at the same instant; `first`:
         the sequence number of the source's first timer there."""
         if self.variant <= 1:
-            return -first if self.alternate else first
+            return -first if self.variant == 1 else first
         return random.Random(f"{self.variant}:{first}").random()
+
+    def set_order(self, items):
+        """The order this run iterates a set in: first-come, the opposite, or past variant 1 a
+        random one of its own."""
+        items = list(items)
+        if self.variant == 1:
+            items.reverse()
+        elif self.variant > 1:
+            random.Random(self.variant).shuffle(items)
+        return items
 
     def touch(self, reason):
         """An order asyncio leaves open was reached, one this file picks (and can reverse)."""
@@ -608,8 +617,7 @@ def run_once(program, variant):
         leftovers = sorted(asyncio.all_tasks(loop), key=lambda t: getattr(t, "index", -1))
         if len(leftovers) >= 2:
             run.touch("asyncio.run cancels leftover tasks in set order")
-            if run.alternate:
-                leftovers.reverse()
+            leftovers = run.set_order(leftovers)
         for task in leftovers:
             task.cancel()
         if leftovers:
