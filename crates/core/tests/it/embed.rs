@@ -220,15 +220,20 @@ on_both_hosts! {
         within(WATCHDOG_SECS, move || {
             host.runtime().block_on(async move {
                 let guard = p.guard();
+                let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
                 let embedded = run_embedded(async move {
                     let (_keep, never) = tokio::sync::oneshot::channel::<()>();
                     let _task = create_task(async move { let _g = guard; never.await?; anyhow::Ok(()) });
                     tx.send(LoopHandle::current()).unwrap();
+                    started_tx.send(()).unwrap();
                     std::future::pending::<anyhow::Result<()>>().await
                 });
+                // Dropped once main has created its task (not after a fixed time: on a loaded
+                // machine main's first poll could come later than that, and `create_task` would
+                // then find the loop closed).
                 tokio::select! {
                     _ = embedded => unreachable!("main never ends"),
-                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = started => {}
                 }
                 let handle: LoopHandle = rx.recv().unwrap();
                 assert!(handle.is_closed());
