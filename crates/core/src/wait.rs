@@ -1,7 +1,7 @@
 //! Waiting for many tasks: `wait`.
 
 use std::future::{Future, poll_fn};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -346,21 +346,29 @@ impl Drop for Waiting<'_> {
 /// A wake-up of the caller queued as a callback: asyncio's done callback completing the
 /// future a call awaits. It wakes the caller only while the call waits for it: a call that
 /// ended first (a cancellation delivered, the call dropped) drops it, and the callback then
-/// wakes no one, as asyncio's finds the future done and does nothing.
+/// wakes no one, as asyncio's finds the future done and does nothing. A callback the queue
+/// drops unrun (the loop has ended) still wakes the caller, so no call waits for it forever.
 #[derive(Debug)]
 pub(crate) struct CallbackWake(Arc<Mutex<Option<Waker>>>);
+
+/// The queued half of a [`CallbackWake`]: wakes the caller when run or dropped.
+struct Fire(Weak<Mutex<Option<Waker>>>);
+
+impl Drop for Fire {
+    fn drop(&mut self) {
+        let waker = self.0.upgrade().and_then(|slot| lock(&slot).take());
+        if let Some(waker) = waker {
+            taskloop_cancel::note_wake();
+            waker.wake();
+        }
+    }
+}
 
 impl CallbackWake {
     pub(crate) fn schedule(loop_: &Loop, cx: &Context<'_>) -> Self {
         let slot = Arc::new(Mutex::new(Some(cx.waker().clone())));
-        let weak = Arc::downgrade(&slot);
-        loop_.callbacks.schedule(vec![Box::new(move || {
-            let waker = weak.upgrade().and_then(|slot| lock(&slot).take());
-            if let Some(waker) = waker {
-                taskloop_cancel::note_wake();
-                waker.wake();
-            }
-        })]);
+        let fire = Fire(Arc::downgrade(&slot));
+        loop_.callbacks.schedule(vec![Box::new(move || drop(fire))]);
         CallbackWake(slot)
     }
 
