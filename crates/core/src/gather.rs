@@ -676,11 +676,9 @@ impl<T: Clone + Send + 'static> Stream for AsCompleted<T> {
             this.hop.hops_left = Some(1);
         }
         match this.hop.next(cx) {
-            Poll::Pending => {
-                // A task finishing before this hop's step looks arrives behind it.
-                this.children.pending.step_queued();
-                Poll::Pending
-            }
+            // A task finishing before this hop's step looks arrives behind it anyway: every
+            // arrival of `as_completed` is a callback of its own (`defer_arrivals`).
+            Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
                 this.hop = Hop::new();
                 let index = this.arrived.pop_front().expect("a hop waits for an arrival");

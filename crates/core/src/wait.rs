@@ -299,11 +299,6 @@ impl DoneSet {
         self.last_deferred
     }
 
-    /// The caller queued a step of its own: see `Collector::step_queued`.
-    pub(crate) fn step_queued(&self) {
-        self.collector.step_queued();
-    }
-
     /// Every child arrives through a callback: see `Collector::defer_arrivals`.
     pub(crate) fn defer_arrivals(&self) {
         self.collector.defer_arrivals();

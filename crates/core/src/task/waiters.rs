@@ -73,10 +73,9 @@ pub(crate) struct Collector {
 struct Collected {
     finished: Vec<usize>,
     caller: Option<Waker>,
-    /// The caller has a step queued that has not looked yet: the `wake_mark` just after it
-    /// was queued, and whether it is a step of the caller's own (a hop, see
-    /// [`Collector::step_queued`]) rather than this batch's wake-up.
-    queued: Option<(u32, bool)>,
+    /// This batch's wake-up of the caller is queued and the caller has not looked yet: the
+    /// `wake_mark` just after it was queued.
+    queued: Option<u32>,
     /// This batch's wake-up came from a deferred arrival (see [`Collector::report`]).
     deferred: bool,
     /// Every arrival is deferred (see [`Collector::defer_arrivals`]).
@@ -103,19 +102,14 @@ impl Collector {
     /// The first child of a batch wakes the caller, where asyncio's done callback for it (which
     /// would complete the call's future) is queued; the next ones join that wake-up. On the
     /// current-thread loop, a child that finishes after something else was queued behind that
-    /// wake-up (another task woken, spawned, a callback scheduled), or while the caller's own
-    /// step is queued (an `as_completed` hop), would be seen too early there: its arrival is
-    /// deferred to a callback of its own, queued now, where asyncio's done callback for it is,
-    /// and that callback wakes the caller.
+    /// wake-up (another task woken, spawned, a callback scheduled) would be seen too early
+    /// there: its arrival is deferred to a callback of its own, queued now, where asyncio's
+    /// done callback for it is, and that callback wakes the caller (every arrival is, with
+    /// [`defer_arrivals`](Self::defer_arrivals)).
     fn report(self: Arc<Self>, arrival: Arrival, loop_: &Loop) {
         let caller = {
             let mut st = lock(&self.state);
-            let behind = st.always_defer
-                || match st.queued {
-                    Some((_, true)) => true,
-                    Some((mark, false)) => mark != taskloop_cancel::wake_mark(),
-                    None => false,
-                };
+            let behind = st.always_defer || st.queued.is_some_and(|mark| mark != taskloop_cancel::wake_mark());
             if behind && !loop_.multi_thread {
                 drop(st);
                 let arrival = Deferred(Some((self, arrival)));
@@ -170,12 +164,6 @@ impl Collector {
     pub(crate) fn wake_when_decided(&self, on_failure: bool) {
         lock(&self.state).threshold = Threshold::AllOrFailure { left: usize::MAX, on_failure, woken: false };
     }
-
-    /// The caller queued a step of its own (a hop, after `wake_by_ref`): a child finishing
-    /// before that step looks arrives behind it (see [`report`](Self::report)).
-    pub(crate) fn step_queued(&self) {
-        lock(&self.state).queued = Some((taskloop_cancel::note_wake(), true));
-    }
 }
 
 /// A deferred arrival, queued as a callback. If the queue drops it unrun (the loop has ended),
@@ -216,7 +204,7 @@ impl Collected {
         }
         let caller = self.caller.clone();
         if caller.is_some() {
-            self.queued = Some((taskloop_cancel::note_wake(), false));
+            self.queued = Some(taskloop_cancel::note_wake());
             self.deferred = deferred;
         }
         caller
